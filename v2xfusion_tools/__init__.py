@@ -1,0 +1,1 @@
+"""v2xfusion offline tools: data sets, training, export and quantization (may import torch)."""
