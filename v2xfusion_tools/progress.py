@@ -1,0 +1,19 @@
+"""Progress bars for long work: a rich bar whose `advance` callback library code can call."""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from rich.console import Console
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                           TimeRemainingColumn)
+
+
+@contextmanager
+def progress_bar(description: str, total: int, console: Console | None = None) -> Iterator[Callable[[int], None]]:
+    """Show a bar with count, elapsed time and ETA; yield `advance(n=1)` for the worker to call."""
+    columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn())
+    with Progress(*columns, console=console or Console(stderr=True), transient=False) as progress:
+        task = progress.add_task(description, total=total)
+        yield lambda n=1: progress.advance(task, n)
