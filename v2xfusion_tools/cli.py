@@ -98,26 +98,20 @@ def demo(
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    """Run the CLI; V2XError becomes one red line on stderr and exit code 2."""
+    """Run the CLI; a V2XError becomes one red line on stderr and exit code 2.
+
+    Click handles usage errors, --help and exit codes itself (it raises SystemExit); only our own
+    input errors are caught here.
+    """
     started = time.perf_counter()
     try:
-        app(args=argv, standalone_mode=False)
+        app(args=argv)
     except V2XError as exc:
         console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         return 2
-    except typer.Abort:
-        console.print("[yellow]aborted[/]")
-        return 130
     except KeyboardInterrupt:
         console.print(f"[yellow]interrupted after {time.perf_counter() - started:.1f} s[/]")
         return 130
-    except Exception as exc:  # click's usage errors arrive here in non-standalone mode
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            return exc.exit_code
-        raise
     return 0
 
 
