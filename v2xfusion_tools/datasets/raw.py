@@ -19,13 +19,16 @@ from v2xfusion_tools.datasets.classes import class_of
 from v2xfusion_tools.datasets.pcd import read_pcd
 
 LAYOUTS = ("kitti", "dair")
+# DAIR-V2X-I PCDs carry intensity in 0-255; KITTI velodyne files carry reflectance in 0-1. RawFrame
+# points always hold 0-1 (the scale the models are trained on).
+DAIR_INTENSITY_SCALE = 255.0
 
 
 @dataclass(frozen=True)
 class RawFrame:
     """One frame read from disk, in our conventions.
 
-    points: (N, 4) float32 x, y, z, intensity (LiDAR frame); image_path: the camera image;
+    points: (N, 4) float32 x, y, z, intensity in 0-1 (LiDAR frame); image_path: the camera image;
     lidar2cam: (4, 4) float64 LiDAR -> camera; intrinsics: (3, 3) float64 pinhole matrix;
     lidar2img: (4, 4) float64 LiDAR -> pixels (homogeneous); boxes: (M, 7) float64 internal boxes;
     labels: M class names (ours); ignored: label types present but not mapped to a class.
@@ -91,6 +94,7 @@ class RawDataset:
             intrinsics = calib.P2[:3, :3].copy()
         else:
             points = read_pcd(files["lidar"])
+            points[:, 3] /= DAIR_INTENSITY_SCALE
             intrinsics = dair_format.read_camera_intrinsic(files["intrinsic"]).cam_K
             lidar2cam = dair_format.read_rigid(files["extrinsic"])
             dair_labels = dair_format.read_labels(files["label"])
