@@ -36,7 +36,7 @@ setup(
     ],
     install_requires=["numpy", "pyyaml", "openvino", "pillow", "rich", "typer"],
     extras_require={
-        "tools": ["torch", "onnx", "onnxruntime", "onnxscript", "nncf", "rosbags", "tqdm", "imageio",
+        "tools": ["torch", "spconv", "onnx", "onnxruntime", "onnxscript", "nncf", "rosbags", "tqdm", "imageio",
                   "imageio-ffmpeg"],
         "test": ["pytest", "pytest-timeout"],
     },
