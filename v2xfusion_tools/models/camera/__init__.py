@@ -1,0 +1,1 @@
+"""Camera branch: image backbone, feature pyramid, LSS view transform and BEV pooling."""

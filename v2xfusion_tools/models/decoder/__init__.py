@@ -1,0 +1,1 @@
+"""BEV decoder: SECOND backbone and SECONDFPN neck over the fused BEV map."""

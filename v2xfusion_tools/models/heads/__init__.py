@@ -1,0 +1,1 @@
+"""Detection head: CenterHead (CenterPoint) with its targets, losses and box decoding."""

@@ -1,0 +1,1 @@
+"""LiDAR branch: voxelization, PointPillars (Pipeline A) and the sparse SECOND encoder (Pipeline B)."""
