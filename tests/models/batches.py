@@ -1,4 +1,4 @@
-"""Fixture configs of the model tests shrunk to a tiny geometry, and random batches with a camera."""
+"""The model configs of configs/ (as the model tests use them) shrunk to a tiny geometry, and random batches with a camera."""
 from __future__ import annotations
 
 import math
@@ -6,10 +6,10 @@ from pathlib import Path
 
 import torch
 
-from v2xfusion_perception.config import load_config
+from v2xfusion_perception.config import CONFIG_ROOT, load_config
 from v2xfusion_tools.models import FusionBatch
 
-FIXTURES = Path(__file__).parent / "fixtures"
+MODEL_CONFIGS = {"a": "pointpillars", "b": "second_bevpoolv2"}   # configs/<preset>/<name>.yaml
 PIPELINES = ("a", "b")
 PRESETS = ("kitti", "v2x")
 
@@ -33,7 +33,7 @@ def tiny_geometry(geometry: dict) -> dict:
 
 
 def load_fixture(pipeline: str, preset: str, tiny: bool = True) -> dict:
-    config = load_config(FIXTURES / f"pipeline_{pipeline}_{preset}.yaml")
+    config = load_config(CONFIG_ROOT / preset / f"{MODEL_CONFIGS[pipeline]}.yaml")
     if tiny:
         config["geometry"] = tiny_geometry(config["geometry"])
     return config
