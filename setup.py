@@ -37,7 +37,7 @@ setup(
     install_requires=["numpy", "pyyaml", "openvino", "pillow", "rich", "typer"],
     extras_require={
         "tools": ["torch", "spconv", "onnx", "onnxruntime", "onnxscript", "nncf", "rosbags", "tqdm", "imageio",
-                  "imageio-ffmpeg"],
+                  "imageio-ffmpeg", "pyquaternion"],
         "test": ["pytest", "pytest-timeout"],
     },
     entry_points={

@@ -28,8 +28,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
 )
-data_app = typer.Typer(help="Data sets: generate synthetic scenes in the KITTI / DAIR-V2X-I formats.",
-                       no_args_is_help=True)
+data_app = typer.Typer(help="Data sets: generate synthetic scenes in the KITTI / DAIR-V2X-I formats, prepare "
+                            "infos and mirrors (guide §2), check a set.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 
 PresetOption = typer.Option("kitti", "--preset", "-p", help="Data set preset: kitti or v2x (design.md §2).")
@@ -66,19 +66,81 @@ def data_check(
     pictures: Optional[Path] = typer.Option(None, "--pictures", help="Folder for camera + BEV PNGs of frames."),
     picture_frames: int = typer.Option(1, "--picture-frames", min=0, help="How many frames to draw."),
 ) -> None:
-    """Sanity-check a raw data set: frames per split, missing files, box / point statistics, pictures."""
+    """Sanity-check a data set: frames per split, missing files, box / point statistics, pictures.
+
+    A prepared folder (holding *_infos_*.pkl) is also summarised from its infos files: frames and objects
+    per file, and the files they name that are missing.
+    """
     from v2xfusion_perception.config import load_config, preset_config_path
-    from v2xfusion_tools.datasets.check import PRESET_OF_LAYOUT, check_dataset
+    from v2xfusion_perception.errors import DatasetError
+    from v2xfusion_tools.datasets.check import PRESET_OF_LAYOUT, check_dataset, check_infos
     from v2xfusion_tools.datasets.raw import open_raw_dataset
     from v2xfusion_tools.progress import progress_bar
 
-    dataset = open_raw_dataset(root)
-    cfg = load_config(preset_config_path(preset or PRESET_OF_LAYOUT[dataset.layout]))
-    with progress_bar("reading frames", len(dataset.frame_ids)) as advance:
-        report = check_dataset(root, cfg, pictures, picture_frames, progress=advance)
-    out.print(report.format(), highlight=False)
-    if report.missing:
+    infos = check_infos(root) if root.is_dir() else []
+    for info_report in infos:
+        out.print(info_report.format(), highlight=False)
+    try:
+        dataset = open_raw_dataset(root)
+    except DatasetError:
+        if not infos:
+            raise
+        dataset = None
+    missing = any(info_report.missing for info_report in infos)
+    if dataset is not None:
+        cfg = load_config(preset_config_path(preset or PRESET_OF_LAYOUT[dataset.layout]))
+        with progress_bar("reading frames", len(dataset.frame_ids)) as advance:
+            report = check_dataset(root, cfg, pictures, picture_frames, progress=advance)
+        out.print(report.format(), highlight=False)
+        missing = missing or bool(report.missing)
+    if missing:
         raise typer.Exit(1)
+
+
+@data_app.command("kitti-infos")
+def data_kitti_infos(
+    root: Path = typer.Option(..., "--root", help="KITTI 3D Object raw folder (ImageSets/, training/, testing/)."),
+    out_dir: Optional[Path] = typer.Option(None, "--out-dir", help="Where the .pkl files go (default: --root)."),
+    with_plane: bool = typer.Option(False, "--with-plane", help="Add each frame's road plane from training/planes."),
+) -> None:
+    """mmdet3d v1.x KITTI infos, as `create_data.py kitti` writes them (guide §2.2.1).
+
+    Writes kitti_infos_{train,val,trainval,test}.pkl ({metainfo, data_list}); test only with ImageSets/test.txt.
+    """
+    from v2xfusion_tools.datasets.kitti_infos import create_kitti_infos
+    from v2xfusion_tools.progress import progress_bar
+
+    summary = create_kitti_infos(root, out_dir, with_plane=with_plane, progress=progress_bar)
+    out.print(summary.format(), highlight=False)
+
+
+@data_app.command("kitti-to-v2x")
+def data_kitti_to_v2x(
+    src_root: Path = typer.Option(..., "--src-root", help="KITTI raw folder holding kitti_infos_*.pkl."),
+    dst_root: Path = typer.Option(..., "--dst-root", help="The V2X-format mirror to write (e.g. data/kitti-v2x)."),
+) -> None:
+    """The V2X-format mirror of a KITTI folder (guide §2.2.2): symlinks, calib JSONs, V2X infos."""
+    from v2xfusion_tools.datasets.kitti_to_v2x import convert_kitti_to_v2x
+    from v2xfusion_tools.progress import progress_bar
+
+    summary = convert_kitti_to_v2x(src_root, dst_root, progress=progress_bar)
+    out.print(summary.format(), highlight=False)
+
+
+@data_app.command("dair-prepare")
+def data_dair_prepare(
+    root: Path = typer.Option(..., "--root", help="DAIR-V2X-I native folder (data_info.json, image/, velodyne/, ...)."),
+    kitti_root: Optional[Path] = typer.Option(None, "--kitti-root",
+                                              help="KITTI-format mirror to write (default: <root>-kitti beside it)."),
+    split_file: Optional[Path] = typer.Option(
+        None, "--split-file", help="DAIR's single-infrastructure split JSON (default: <root>/split*.json)."),
+) -> None:
+    """DAIR-V2X-I infos (dair_12hz_infos_{train,val}.pkl) and the KITTI-format mirror (guide §2.1)."""
+    from v2xfusion_tools.datasets.dair_prepare import prepare_dair
+    from v2xfusion_tools.progress import progress_bar
+
+    summary = prepare_dair(root, kitti_root, split_file, progress=progress_bar)
+    out.print(summary.format(), highlight=False)
 
 
 @app.command("demo")

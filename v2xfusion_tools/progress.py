@@ -2,11 +2,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 
 from rich.console import Console
-from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
-                           TimeRemainingColumn)
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 
 @contextmanager
@@ -17,3 +23,12 @@ def progress_bar(description: str, total: int, console: Console | None = None) -
     with Progress(*columns, console=console or Console(stderr=True), transient=False) as progress:
         task = progress.add_task(description, total=total)
         yield lambda n=1: progress.advance(task, n)
+
+
+ProgressFactory = Callable[[str, int], AbstractContextManager]
+"""What long-running library functions accept: `progress_bar` itself, or None for silence."""
+
+
+def stage(factory: ProgressFactory | None, description: str, total: int) -> AbstractContextManager:
+    """`factory(description, total)`, or a context yielding a no-op `advance` when factory is None."""
+    return factory(description, total) if factory else nullcontext(lambda n=1: None)

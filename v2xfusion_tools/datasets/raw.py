@@ -65,7 +65,11 @@ class RawDataset:
         """The files a frame consists of, by role."""
         if self.layout == "kitti":
             base = self.root / "training"
-            return {"calib": base / "calib" / f"{frame_id}.txt", "image": base / "image_2" / f"{frame_id}.png",
+            # KITTI ships PNG; KITTI-format mirrors of DAIR-V2X-I keep DAIR's JPEG images
+            image = base / "image_2" / f"{frame_id}.png"
+            if not image.exists() and (base / "image_2" / f"{frame_id}.jpg").exists():
+                image = image.with_suffix(".jpg")
+            return {"calib": base / "calib" / f"{frame_id}.txt", "image": image,
                     "label": base / "label_2" / f"{frame_id}.txt", "lidar": base / "velodyne" / f"{frame_id}.bin"}
         info = self._dair_frames.get(frame_id)
         if info is None:
