@@ -1,0 +1,29 @@
+// PointPillarsScatter: submits the bodies of bodies/pillar_scatter_body.hpp.
+#include "pillar_scatter.hpp"
+
+#include "bodies/pillar_scatter_body.hpp"
+#include "usm_array.hpp"
+
+namespace v2x {
+
+void pillar_scatter(sycl::queue& q, const float* features, const int32_t* coors,
+                    size_t num_pillars, int32_t num_channels, int32_t nx, int32_t ny,
+                    float* canvas) {
+  const size_t plane = static_cast<size_t>(nx) * static_cast<size_t>(ny);
+  q.fill(canvas, 0.0f, plane * static_cast<size_t>(num_channels));
+  if (num_pillars == 0) {
+    q.wait();
+    return;
+  }
+  UsmArray<int32_t> owner_buf(q, plane);
+  int32_t* owner = owner_buf.data();
+  q.fill(owner, int32_t{-1}, plane);
+  q.parallel_for(sycl::range<1>(num_pillars),
+                 [=](sycl::id<1> v) { pillar_claim_body(v[0], coors, ny, owner); });
+  q.parallel_for(sycl::range<1>(num_pillars), [=](sycl::id<1> v) {
+    pillar_write_body(v[0], features, num_channels, coors, nx, ny, owner, canvas);
+  });
+  q.wait();
+}
+
+}  // namespace v2x
