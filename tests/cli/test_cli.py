@@ -106,5 +106,9 @@ def test_demo_writes_the_set_and_both_pictures(tmp_path, preset, cloud, image):
         assert picture.shape[0] > 300 and picture.shape[1] > 300
         assert len(np.unique(picture.reshape(-1, 3), axis=0)) > 20, name  # a drawing, not a blank canvas
     assert "frames: 3" in result.stdout
+    infos = {"kitti": ["dataset/kitti_infos_train.pkl", "prepared/kitti_infos_val.pkl"],
+             "v2x": ["dataset/dair_12hz_infos_train.pkl", "prepared/training/label_2/000000.txt"]}[preset]
+    for path in infos:
+        assert (root / path).stat().st_size > 0, path
     for name in ("Car", "Pedestrian", "Cyclist"):
         assert name in result.stdout
