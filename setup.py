@@ -43,6 +43,7 @@ setup(
     entry_points={
         "console_scripts": [
             "v2xfusion = v2xfusion_tools.cli:main",
+            "v2xfusion_node = v2xfusion_perception.node:main",
         ],
     },
     zip_safe=False,
