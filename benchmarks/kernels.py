@@ -1,9 +1,13 @@
-"""Speed of the C++ kernels against vectorized numpy / PyTorch / spconv versions of the same work.
+"""Speed of the C++ kernels, on both backends, against vectorized numpy / PyTorch / spconv versions.
 
 Run: OMP_NUM_THREADS=2 .venv/bin/python benchmarks/kernels.py [--preset kitti] [--repeat 15]
+     [--sycl-device opencl:cpu]
 
 Every ratio is measured in this one run on this machine (median of --repeat timings after a warm-up),
-on a 120k-point spinning-LiDAR cloud and the preset's geometry. Targets (issue "Kernels"): hard
+on a 120k-point spinning-LiDAR cloud and the preset's geometry. Two columns per kernel: the host
+backend (OpenMP) and the sycl backend (the same bodies compiled at run time by the DPC++ kernel
+compiler, by default for the OpenCL CPU device; its one-time compile cost is printed, and its
+results are checked against the host's). Targets (issue "Kernels", host backend): hard
 voxelization >= 5x numpy, BEVPool-v2 >= 5x torch index_add, decode + NMS of 500 candidates >= 20x
 numpy, sparse conv within 2x of spconv's CPU path (speed-up >= 0.5x; ours includes building the
 rulebook, as spconv's forward builds its indices). The table also gives absolute times and the share
@@ -194,43 +198,60 @@ def memory_bandwidth() -> float:
     return 2 * src.nbytes / min(t_np, t_torch)
 
 
+def same_outputs(a, b) -> bool:
+    """Whether two kernel results (an array or a tuple of arrays and stats) hold the same arrays."""
+    a = a if isinstance(a, tuple) else (a,)
+    b = b if isinstance(b, tuple) else (b,)
+    return all(np.array_equal(x, y) for x, y in zip(a, b) if isinstance(x, np.ndarray))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="kitti", choices=["kitti", "v2x"])
     parser.add_argument("--repeat", type=int, default=15)
+    parser.add_argument("--sycl-device", default="opencl:cpu", help="SYCL selector of the sycl column")
     args = parser.parse_args()
     cfg = load_config(preset_config_path(args.preset))
     geo, post = cfg["geometry"], cfg["postprocess"]
     torch.set_num_threads(2)
     rng = np.random.default_rng(0)
     points = lidar_cloud(rng)
-    rows: list[tuple[str, str, float, float, str]] = []
+    host = vk.backend("host")
+    opened = time.perf_counter()
+    sycl = vk.backend("sycl", args.sycl_device)
+    open_seconds = time.perf_counter() - opened
+    rows: list[tuple[str, str, float, float, float, str]] = []
+
+    def both(run: Callable[[object], object], exact: bool = True) -> tuple[float, float]:
+        """Median times of run(host) and run(sycl); exact: their outputs must be the same arrays."""
+        if exact:
+            assert same_outputs(run(host), run(sycl)), "the sycl backend disagrees with the host backend"
+        return median_time(lambda: run(host), args.repeat), median_time(lambda: run(sycl), args.repeat)
 
     def record(name, baseline_name, ours, theirs, target):
-        rows.append((name, baseline_name, ours, theirs, target))
+        rows.append((name, baseline_name, *ours, theirs, target))
 
     # 1. hard voxelization (pillars of the preset)
     pc = geo["pc_range"]
     pillar = [geo["voxel_size"][0], geo["voxel_size"][1], pc[5] - pc[2]]
     mp, mv = geo["max_points"], geo["max_voxels"]
-    ours = vk.voxelize_hard(points, pillar, pc, mp, mv)
+    ours = host.voxelize_hard(points, pillar, pc, mp, mv)
     ref = numpy_hard_voxelize(points, pillar, pc, mp, mv)
     assert all(np.array_equal(a, b) for a, b in zip(ours[:3], ref)), "numpy baseline disagrees"
-    t_ours = median_time(lambda: vk.voxelize_hard(points, pillar, pc, mp, mv), args.repeat)
+    t_hard = both(lambda k: k.voxelize_hard(points, pillar, pc, mp, mv))
     t_np = median_time(lambda: numpy_hard_voxelize(points, pillar, pc, mp, mv), max(3, args.repeat // 3))
-    record("hard voxelize", "numpy (vectorized)", t_ours, t_np, ">= 5x")
+    record("hard voxelize", "numpy (vectorized)", t_hard, t_np, ">= 5x")
     num_voxels = len(ours[1])
     moved = points.nbytes + ours[0].nbytes + ours[1].nbytes + ours[2].nbytes
     bandwidth = memory_bandwidth()
 
-    t_dyn = median_time(lambda: vk.voxelize_dynamic(points, geo["voxel_size"], pc), args.repeat)
+    t_dyn = both(lambda k: k.voxelize_dynamic(points, geo["voxel_size"], pc))
     record("dynamic voxelize", "-", t_dyn, float("nan"), "")
     pillar_features = rng.standard_normal((num_voxels, 64), dtype=np.float32)
     nx_pillar = int(round((pc[3] - pc[0]) / pillar[0]))
     ny_pillar = int(round((pc[4] - pc[1]) / pillar[1]))
     canvas = np.empty((64, nx_pillar, ny_pillar), np.float32)  # allocated once, as a pipeline does
-    t_scatter = median_time(lambda: vk.pillar_scatter(pillar_features, ours[1], nx_pillar, ny_pillar, out=canvas),
-                            args.repeat)
+    t_scatter = both(lambda k: k.pillar_scatter(pillar_features, ours[1], nx_pillar, ny_pillar, out=canvas).copy())
     record(f"pillar scatter 64x{nx_pillar}x{ny_pillar} (out=)", "-", t_scatter, float("nan"), "")
 
     # 2. BEVPool-v2 and its geometry. A height-bin preset (v2x) places its frustum points on height
@@ -247,13 +268,13 @@ def main() -> None:
     bounds = (geo["xbound"], geo["ybound"], geo["zbound"])
     aug = np.eye(4, dtype=np.float32)
 
-    def geometry():
-        frustum = vk.frustum_points(cam_to_lidar, intrinsics, aug, depths, (w, h), (fw, fh))
-        return vk.bev_pool_geometry(frustum, *bounds)
+    def geometry(k):
+        frustum = k.frustum_points(cam_to_lidar, intrinsics, aug, depths, (w, h), (fw, fh))
+        return k.bev_pool_geometry(frustum, *bounds)
 
-    t_geom = median_time(geometry, args.repeat)
+    t_geom = both(geometry)
     record(f"BEVPool geometry ({len(depths)}x{fh}x{fw})", "-", t_geom, float("nan"), "ms")
-    indices, intervals = geometry()
+    indices, intervals = geometry(host)
     channels = 80
     depth = rng.random((len(depths), fh, fw), dtype=np.float32)
     context = rng.standard_normal((fh, fw, channels), dtype=np.float32)
@@ -264,11 +285,11 @@ def main() -> None:
     ranks_bev = torch.from_numpy(np.repeat(intervals[:-1, 2], lengths).astype(np.int64))
     nx, ny, nz = (int(round((b[1] - b[0]) / b[2])) for b in bounds)
     tdepth, tcontext = torch.from_numpy(depth), torch.from_numpy(context)
-    pooled = vk.bev_pool(depth, context, indices, intervals, *bounds)
+    pooled = host.bev_pool(depth, context, indices, intervals, *bounds)
     ref_pool = torch_bev_pool(tdepth, tcontext, ranks_depth, ranks_feat, ranks_bev, nx * ny * nz)
     ref_pool = ref_pool.view(nz, nx, ny, channels).permute(0, 3, 1, 2).reshape(-1, nx, ny).numpy()
     assert np.allclose(pooled, ref_pool, rtol=1e-4, atol=1e-4), "torch baseline disagrees"
-    t_pool = median_time(lambda: vk.bev_pool(depth, context, indices, intervals, *bounds), args.repeat)
+    t_pool = both(lambda k: k.bev_pool(depth, context, indices, intervals, *bounds))
     t_torch = median_time(lambda: torch_bev_pool(tdepth, tcontext, ranks_depth, ranks_feat, ranks_bev, nx * ny * nz),
                           args.repeat)
     record(f"BEVPool-v2 C={channels}, {inside} points", "torch index_add", t_pool, t_torch, ">= 5x")
@@ -279,24 +300,26 @@ def main() -> None:
     bx, by = geo["bev_size"]
     maps = head_maps(rng, len(cfg["class_names"]), bx, by)
 
-    def ours_post():
-        boxes, scores, labels = vk.centerhead_decode(**maps, **settings, max_num=500, pool_size=1, apply_sigmoid=False)
-        keep = vk.rotated_nms(boxes, scores, labels, post["nms_iou_threshold"], post["pre_max_size"],
-                              post["post_max_size"])
+    def ours_post(k):
+        boxes, scores, labels = k.centerhead_decode(**maps, **settings, max_num=500, pool_size=1, apply_sigmoid=False)
+        keep = k.rotated_nms(boxes, scores, labels, post["nms_iou_threshold"], post["pre_max_size"],
+                             post["post_max_size"])
         return boxes[keep], scores[keep], labels[keep]
 
     def numpy_post():
         return numpy_decode_nms(maps, settings, 500, post["nms_iou_threshold"], post["post_max_size"])
 
-    candidates = len(vk.centerhead_decode(**maps, **settings, max_num=500, pool_size=1, apply_sigmoid=False)[0])
-    a, b = ours_post(), numpy_post()
+    candidates = len(host.centerhead_decode(**maps, **settings, max_num=500, pool_size=1, apply_sigmoid=False)[0])
+    a, b = ours_post(host), numpy_post()
     assert sorted(a[1].tolist()) == sorted(b[1].astype(np.float32).tolist()), "numpy baseline disagrees"
-    t_post = median_time(ours_post, args.repeat)
+    # the boxes hold exp / atan2 of the device's math library: same kept scores, not the same bits
+    assert np.array_equal(ours_post(sycl)[1], a[1]), "the sycl backend disagrees with the host backend"
+    t_post = both(ours_post, exact=False)
     t_np_post = median_time(numpy_post, max(3, args.repeat // 3))
     record(f"decode + rotated NMS ({candidates} cand.)", "numpy (vectorized)", t_post, t_np_post, ">= 20x")
 
     # 4. sparse convolution: SubM 16->16 and strided 16->32 on the cloud's voxels (SECOND's first layers)
-    feats, coors, _, _ = vk.voxelize_dynamic(points, geo["voxel_size"], pc)
+    feats, coors, _, _ = host.voxelize_dynamic(points, geo["voxel_size"], pc)
     shape = tuple(int(round((pc[i + 3] - pc[i]) / geo["voxel_size"][i])) for i in (2, 1, 0))
     in_features = np.ascontiguousarray(np.tile(feats, (1, 4)))  # 16 channels
     tf, tc = torch.from_numpy(in_features), torch.from_numpy(coors)
@@ -307,35 +330,44 @@ def main() -> None:
         weight = layer.weight.detach().numpy()
         bias = layer.bias.detach().numpy()
 
-        def ours_conv():
-            rb = vk.sparse_conv_rulebook(coors, shape, 3, kw["stride"], kw["padding"], subm=kw["subm"])
-            return vk.sparse_conv(in_features, rb, weight, bias, relu=True)
+        def ours_conv(k):
+            rb = k.sparse_conv_rulebook(coors, shape, 3, kw["stride"], kw["padding"], subm=kw["subm"])
+            return k.sparse_conv(in_features, rb, weight, bias, relu=True)
 
-        rb = vk.sparse_conv_rulebook(coors, shape, 3, kw["stride"], kw["padding"], subm=kw["subm"])
-        t_ours_conv = median_time(ours_conv, args.repeat)
-        t_gemm = median_time(lambda: vk.sparse_conv(in_features, rb, weight, bias, relu=True), args.repeat)
+        rulebooks = {k: k.sparse_conv_rulebook(coors, shape, 3, kw["stride"], kw["padding"], subm=kw["subm"])
+                     for k in (host, sycl)}
+        t_ours_conv = both(ours_conv)
+        t_gemm = both(lambda k: k.sparse_conv(in_features, rulebooks[k], weight, bias, relu=True))
         for threads in (1, 2):
             t_sp = median_time(lambda: spconv_forward(layer, tf, tc, shape, threads), args.repeat)
             note = "spconv CPU, 1 thread" if threads == 1 else "spconv CPU, 2 threads*"
             record(f"{label} ({len(coors)} sites)", note, t_ours_conv, t_sp, ">= 0.5x")
-        record(f"  of which conv (rulebook reused)", "-", t_gemm, float("nan"), "")
+        record("  of which conv (rulebook reused)", "-", t_gemm, float("nan"), "")
         torch.set_num_threads(2)
 
     load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
-    print(f"\nkernels benchmark, preset {args.preset}: {len(points)} points, backend {vk.BACKEND}, "
-          f"kernel threads {vk.get_num_threads()} (OpenMP may use fewer on a busy machine), torch "
-          f"{torch.get_num_threads()} threads, load average {load} on {os.cpu_count()} cores\n")
-    header = f"{'kernel':44s} {'ours ms':>9s} {'baseline':24s} {'base ms':>9s} {'speed-up':>9s} {'target':>14s}"
+    print(f"\nkernels benchmark, preset {args.preset}: {len(points)} points, kernel threads (host) "
+          f"{vk.get_num_threads()} (OpenMP may use fewer on a busy machine), torch {torch.get_num_threads()} "
+          f"threads, load average {load} on {os.cpu_count()} cores")
+    print(f"sycl backend: {sycl.device}; kernels compiled by the DPC++ kernel compiler in "
+          f"{sycl.compile_seconds:.2f} s (once per process and device; opening the backend took "
+          f"{open_seconds:.2f} s)\n")
+    header = (f"{'kernel':44s} {'host ms':>9s} {'sycl ms':>9s} {'baseline':24s} {'base ms':>9s} "
+              f"{'host x':>8s} {'sycl x':>8s} {'target':>8s}")
     print(header)
     print("-" * len(header))
-    for name, base, t1, t2, target in rows:
-        if np.isnan(t2):
-            print(f"{name:44s} {t1 * 1e3:9.2f} {base:24s} {'':>9s} {'':>9s} {target:>14s}")
+    for name, base, t_host, t_sycl, t_base, target in rows:
+        line = f"{name:44s} {t_host * 1e3:9.2f} {t_sycl * 1e3:9.2f} {base:24s}"
+        if np.isnan(t_base):
+            print(f"{line} {'':>9s} {'':>8s} {'':>8s} {target:>8s}")
         else:
-            print(f"{name:44s} {t1 * 1e3:9.2f} {base:24s} {t2 * 1e3:9.2f} {t2 / t1:8.1f}x {target:>14s}")
-    achieved = moved / t_ours
-    print(f"\nhard voxelize: {num_voxels} voxels, {moved / 1e6:.1f} MB read + written -> {achieved / 1e9:.2f} GB/s "
-          f"= {100 * achieved / bandwidth:.0f}% of this machine's copy bandwidth ({bandwidth / 1e9:.1f} GB/s)")
+            print(f"{line} {t_base * 1e3:9.2f} {t_base / t_host:7.1f}x {t_base / t_sycl:7.1f}x {target:>8s}")
+    achieved = moved / t_hard[0]
+    print(f"\nhard voxelize (host): {num_voxels} voxels, {moved / 1e6:.1f} MB read + written -> "
+          f"{achieved / 1e9:.2f} GB/s = {100 * achieved / bandwidth:.0f}% of this machine's copy bandwidth "
+          f"({bandwidth / 1e9:.1f} GB/s)")
+    print("Targets apply to the host column. The sycl column runs on the SYCL device named above, with "
+          "its inputs and outputs copied to and from device memory as on a GPU.")
     print("* spconv 2.3.8's CPU path with more than one torch thread gives run-to-run different (wrong) "
           "outputs here; the 1-thread row is its correct speed.")
 

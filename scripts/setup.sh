@@ -62,7 +62,10 @@ install_python_deps() {
 }
 
 build_kernels() {
-    "${PIP[@]}" install -c constraints.txt --no-build-isolation ./kernels
+    # The DPC++ runtime + kernel compiler + OpenCL CPU device (design.md §4): the sycl backend compiles
+    # the same kernel bodies at run time; V2X_KERNELS_SYCL_RTC=on makes a missing wheel a build error.
+    "${PIP[@]}" install -c constraints.txt intel-sycl-rt intel-cmplr-lib-ur intel-opencl-rt
+    "${PIP[@]}" install -c constraints.txt --no-build-isolation -C cmake.define.V2X_KERNELS_SYCL_RTC=on ./kernels
 }
 
 build_ros() {
@@ -76,7 +79,7 @@ fi
 step venv "create .venv with $("$PYTHON" --version 2>&1)" "$("$PYTHON" -c 'import sys; print(sys.version)' | sha256sum | cut -c1-16)" make_venv
 step deps "install pinned Python dependencies + this project (editable)" "$(inputs_hash constraints.txt setup.py setup.cfg pyproject.toml)" install_python_deps
 if [ -f kernels/pyproject.toml ]; then
-    step kernels "build the C++ kernels (v2xfusion_kernels, host OpenMP build)" "$(inputs_hash constraints.txt kernels)" build_kernels
+    step kernels "build the C++ kernels (v2xfusion_kernels: host OpenMP build + run-time SYCL backend)" "$(inputs_hash constraints.txt kernels)" build_kernels
 fi
 if [ -f ros2_ws/build.sh ]; then
     # build.sh keeps its own per-step stamps; it is cheap to call when nothing changed.

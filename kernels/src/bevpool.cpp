@@ -5,6 +5,7 @@
 
 #include "radix_sort.hpp"
 #include "scan.hpp"
+#include "v2x_launch.hpp"
 
 namespace v2x {
 
@@ -23,9 +24,7 @@ void frustum_points(sycl::queue& q, const FrustumCamera& cam, const float* depth
                     int32_t num_depths, int32_t feature_w, int32_t feature_h, float* points) {
   const size_t n = static_cast<size_t>(num_depths) * feature_w * feature_h;
   const FrustumCamera c = cam;
-  q.parallel_for(sycl::range<1>(n), [=](sycl::id<1> i) {
-    frustum_point_body(i[0], feature_w, feature_h, depths, c, points);
-  });
+  V2X_FOR(q, n, frustum_point_body, feature_w, feature_h, depths, c, points);
   q.wait();
 }
 
@@ -39,13 +38,11 @@ BevPoolGeometry::BevPoolGeometry(sycl::queue& q, const float* points, size_t n, 
       run_(q, n) {
   uint32_t* keys = keys_.data();
   int32_t* order = order_.data();
-  q.parallel_for(sycl::range<1>(n),
-                 [=](sycl::id<1> i) { bev_rank_body(i[0], points, grid, keys, order); });
+  V2X_FOR(q, n, bev_rank_body, points, grid, keys, order);
   radix_sort_pairs(q, keys, order, n, bits_for(outside_));
   int32_t* flag = flag_.data();
   const uint32_t outside = outside_;
-  q.parallel_for(sycl::range<1>(n),
-                 [=](sycl::id<1> j) { bev_run_flag_body(j[0], keys, outside, flag); });
+  V2X_FOR(q, n, bev_run_flag_body, keys, outside, flag);
   num_runs_ = static_cast<size_t>(exclusive_scan(q, flag, run_.data(), n));
 }
 
@@ -58,18 +55,13 @@ void BevPoolGeometry::fill(int32_t* indices, int32_t* intervals) {
   const uint32_t* keys = keys_.data();
   const uint32_t outside = outside_;
   q.fill(valid_end, int32_t{0}, 1);
-  q.parallel_for(sycl::range<1>(n),
-                 [=](sycl::id<1> j) { bev_valid_end_body(j[0], keys, n, outside, valid_end); });
+  V2X_FOR(q, n, bev_valid_end_body, keys, n, outside, valid_end);
   const int32_t* flag = flag_.data();
   const int32_t* run = run_.data();
-  q.parallel_for(sycl::range<1>(n), [=](sycl::id<1> j) {
-    bev_interval_start_body(j[0], keys, flag, run, intervals);
-  });
+  V2X_FOR(q, n, bev_interval_start_body, keys, flag, run, intervals);
   const size_t runs = num_runs_;
   const int32_t total = static_cast<int32_t>(n);
-  q.parallel_for(sycl::range<1>(runs + 1), [=](sycl::id<1> r) {
-    bev_interval_end_body(r[0], runs, valid_end, total, intervals);
-  });
+  V2X_FOR(q, runs + 1, bev_interval_end_body, runs, valid_end, total, intervals);
   q.wait();
 }
 
@@ -80,10 +72,8 @@ void submit_bev_pool(sycl::queue& q, const float* depth, const float* context,
                      int32_t num_channels, size_t feature_hw, const int32_t* indices,
                      const int32_t* intervals, size_t num_intervals, size_t plane, float* out) {
   const size_t work = num_intervals * static_cast<size_t>(num_channels / CB);
-  q.parallel_for(sycl::range<1>(work), [=](sycl::id<1> gid) {
-    bev_pool_body<CB>(gid[0], depth, context, num_channels, feature_hw, indices, intervals, plane,
-                      out);
-  });
+  V2X_FOR_T(q, work, bev_pool_body, (CB), depth, context, num_channels, feature_hw, indices,
+            intervals, plane, out);
 }
 
 }  // namespace

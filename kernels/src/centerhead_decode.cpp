@@ -3,6 +3,7 @@
 
 #include "radix_sort.hpp"
 #include "scan.hpp"
+#include "v2x_launch.hpp"
 
 namespace v2x {
 
@@ -24,23 +25,20 @@ CenterHeadDecode::CenterHeadDecode(sycl::queue& q, const CenterHeadMaps& maps,
   if (apply_sigmoid) {
     float* s = sig.data();
     const float* logits = maps.heatmap;
-    q.parallel_for(sycl::range<1>(n), [=](sycl::id<1> j) { heatmap_sigmoid_body(j[0], logits, s); });
+    V2X_FOR(q, n, heatmap_sigmoid_body, logits, s);
     scores = s;
   }
   UsmArray<int32_t> flag_buf(q, n);
   UsmArray<int32_t> pos_buf(q, n);
   int32_t* flag = flag_buf.data();
   int32_t* pos = pos_buf.data();
-  q.parallel_for(sycl::range<1>(n),
-                 [=](sycl::id<1> j) { heatmap_peak_flag_body(j[0], scores, p, flag); });
+  V2X_FOR(q, n, heatmap_peak_flag_body, scores, p, flag);
   const size_t count = static_cast<size_t>(exclusive_scan(q, flag, pos, n));
   UsmArray<uint32_t> keys(q, count);
   UsmArray<int32_t> pixels(q, count);
   uint32_t* k = keys.data();
   int32_t* px = pixels.data();
-  q.parallel_for(sycl::range<1>(n), [=](sycl::id<1> j) {
-    heatmap_candidate_body(j[0], scores, flag, pos, k, px);
-  });
+  V2X_FOR(q, n, heatmap_candidate_body, scores, flag, pos, k, px);
   radix_sort_pairs(q, k, px, count, 32);
 
   num_top_ = count < static_cast<size_t>(max_num) ? count : static_cast<size_t>(max_num);
@@ -54,10 +52,13 @@ CenterHeadDecode::CenterHeadDecode(sycl::queue& q, const CenterHeadMaps& maps,
   int32_t* lab = labels_.data();
   int32_t* inr = in_range_.data();
   const CenterHeadMaps m = maps;
-  q.parallel_for(sycl::range<1>(num_top_), [=](sycl::id<1> t) {
-    centerhead_box_body(t[0], px, scores, m.reg, m.height, m.dim, m.rot, m.vel, p, b, bs, lab,
-                        inr);
-  });
+  const float* reg = m.reg;
+  const float* height = m.height;
+  const float* dim = m.dim;
+  const float* rot = m.rot;
+  const float* vel = m.vel;
+  V2X_FOR(q, num_top_, centerhead_box_body, px, scores, reg, height, dim, rot, vel, p, b, bs, lab,
+          inr);
   num_boxes_ = static_cast<size_t>(exclusive_scan(q, inr, position_.data(), num_top_));
   q.wait();
 }
@@ -70,9 +71,8 @@ void CenterHeadDecode::fill(float* boxes, float* scores, int32_t* labels, int32_
   const int32_t* inr = in_range_.data();
   const int32_t* pos = position_.data();
   const int32_t dim = box_dim_;
-  q_.parallel_for(sycl::range<1>(num_top_), [=](sycl::id<1> t) {
-    centerhead_compact_body(t[0], b, bs, lab, inr, pos, dim, label_offset, boxes, scores, labels);
-  });
+  V2X_FOR(q_, num_top_, centerhead_compact_body, b, bs, lab, inr, pos, dim, label_offset, boxes,
+          scores, labels);
   q_.wait();
 }
 

@@ -6,6 +6,7 @@
 
 #include "bodies/coord_hash_body.hpp"
 #include "usm_array.hpp"
+#include "v2x_launch.hpp"
 
 namespace v2x {
 
@@ -15,7 +16,7 @@ class CoordHashTable {
   CoordHashTable(sycl::queue& q, size_t max_keys)
       : capacity_{capacity_for(max_keys)}, entries_(q, 2 * capacity_) {
     int32_t* e = entries_.data();
-    q.parallel_for(sycl::range<1>(capacity_), [=](sycl::id<1> s) { coord_hash_clear_body(s[0], e); });
+    V2X_FOR(q, capacity_, coord_hash_clear_body, e);
   }
 
   CoordHash view() const { return CoordHash{entries_.data(), mask()}; }

@@ -3,6 +3,7 @@
 
 #include "bodies/pillar_scatter_body.hpp"
 #include "usm_array.hpp"
+#include "v2x_launch.hpp"
 
 namespace v2x {
 
@@ -18,11 +19,8 @@ void pillar_scatter(sycl::queue& q, const float* features, const int32_t* coors,
   UsmArray<int32_t> owner_buf(q, plane);
   int32_t* owner = owner_buf.data();
   q.fill(owner, int32_t{-1}, plane);
-  q.parallel_for(sycl::range<1>(num_pillars),
-                 [=](sycl::id<1> v) { pillar_claim_body(v[0], coors, ny, owner); });
-  q.parallel_for(sycl::range<1>(num_pillars), [=](sycl::id<1> v) {
-    pillar_write_body(v[0], features, num_channels, coors, nx, ny, owner, canvas);
-  });
+  V2X_FOR(q, num_pillars, pillar_claim_body, coors, ny, owner);
+  V2X_FOR(q, num_pillars, pillar_write_body, features, num_channels, coors, nx, ny, owner, canvas);
   q.wait();
 }
 

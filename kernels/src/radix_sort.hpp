@@ -10,6 +10,7 @@
 #include "bodies/radix_sort_body.hpp"
 #include "scan.hpp"
 #include "usm_array.hpp"
+#include "v2x_launch.hpp"
 
 namespace v2x {
 
@@ -33,13 +34,9 @@ inline void radix_sort_pairs(sycl::queue& q, uint32_t* keys, int32_t* vals, size
     const int32_t* vin = v_src;
     uint32_t* kout = k_dst;
     int32_t* vout = v_dst;
-    q.parallel_for(sycl::range<1>(num_tiles), [=](sycl::id<1> t) {
-      radix_histogram_body(t[0], kin, n, tile, num_tiles, shift, h);
-    });
+    V2X_FOR(q, num_tiles, radix_histogram_body, kin, n, tile, num_tiles, shift, h);
     exclusive_scan(q, h, h, kRadixBuckets * num_tiles);
-    q.parallel_for(sycl::range<1>(num_tiles), [=](sycl::id<1> t) {
-      radix_scatter_body(t[0], kin, vin, n, tile, num_tiles, shift, h, kout, vout);
-    });
+    V2X_FOR(q, num_tiles, radix_scatter_body, kin, vin, n, tile, num_tiles, shift, h, kout, vout);
     std::swap(k_src, k_dst);
     std::swap(v_src, v_dst);
   }

@@ -7,6 +7,7 @@
 #include "radix_sort.hpp"
 #include "scan.hpp"
 #include "usm_array.hpp"
+#include "v2x_launch.hpp"
 
 namespace v2x {
 
@@ -23,19 +24,16 @@ std::vector<int32_t> nms_bev(sycl::queue& q, const float* boxes, int32_t box_dim
   UsmArray<int32_t> order_buf(q, n);
   uint32_t* keys = keys_buf.data();
   int32_t* order = order_buf.data();
-  q.parallel_for(sycl::range<1>(n),
-                 [=](sycl::id<1> i) { nms_score_key_body(i[0], scores, keys, order); });
+  V2X_FOR(q, n, nms_score_key_body, scores, keys, order);
   radix_sort_pairs(q, keys, order, n, 32);
-  q.parallel_for(sycl::range<1>(n),
-                 [=](sycl::id<1> t) { nms_label_key_body(t[0], order, labels, keys); });
+  V2X_FOR(q, n, nms_label_key_body, order, labels, keys);
   std::vector<uint32_t> host_labels(n);
   radix_sort_pairs(q, keys, order, n, bits_for(static_cast<uint64_t>(max_label)));
 
   // Class segments, laid out on the host: there are only as many as classes.
   UsmArray<int32_t> flag_buf(q, n);
   int32_t* flag = flag_buf.data();
-  q.parallel_for(sycl::range<1>(n),
-                 [=](sycl::id<1> t) { nms_segment_flag_body(t[0], keys, flag); });
+  V2X_FOR(q, n, nms_segment_flag_body, keys, flag);
   std::vector<int32_t> host_flag(n);
   q.memcpy(host_flag.data(), flag, n * sizeof(int32_t));
   q.memcpy(host_labels.data(), keys, n * sizeof(uint32_t));
@@ -73,10 +71,8 @@ std::vector<int32_t> nms_bev(sycl::queue& q, const float* boxes, int32_t box_dim
   const NmsSegment* segs = seg_buf.data();
   const int32_t* row_segment = row_seg_buf.data();
   const int32_t m = static_cast<int32_t>(mode);
-  q.parallel_for(sycl::range<1>(mask_words), [=](sycl::id<1> gid) {
-    nms_mask_body(gid[0], boxes, box_dim, order, segs, row_segment, words, m, iou_threshold,
-                  radius, mask);
-  });
+  V2X_FOR(q, mask_words, nms_mask_body, boxes, box_dim, order, segs, row_segment, words, m,
+          iou_threshold, radius, mask);
 
   UsmArray<uint64_t> removed_buf(q, segments.size() * words);
   UsmArray<int32_t> keep_buf(q, n);
@@ -84,9 +80,8 @@ std::vector<int32_t> nms_bev(sycl::queue& q, const float* boxes, int32_t box_dim
   int32_t* keep = keep_buf.data();
   q.fill(removed, uint64_t{0}, segments.size() * words);
   q.fill(keep, int32_t{0}, n);
-  q.parallel_for(sycl::range<1>(segments.size()), [=](sycl::id<1> s) {
-    nms_sweep_body(s[0], segs, order, mask, words, post_max_size, removed, keep);
-  });
+  V2X_FOR(q, segments.size(), nms_sweep_body, segs, order, mask, words, post_max_size, removed,
+          keep);
 
   // Kept candidates in index order, then stably by descending score.
   int32_t* pos = flag;
@@ -95,8 +90,7 @@ std::vector<int32_t> nms_bev(sycl::queue& q, const float* boxes, int32_t box_dim
   UsmArray<int32_t> kvals(q, kept);
   uint32_t* kk = kkeys.data();
   int32_t* kv = kvals.data();
-  q.parallel_for(sycl::range<1>(n),
-                 [=](sycl::id<1> i) { nms_keep_compact_body(i[0], scores, keep, pos, kk, kv); });
+  V2X_FOR(q, n, nms_keep_compact_body, scores, keep, pos, kk, kv);
   radix_sort_pairs(q, kk, kv, kept, 32);
   result.resize(kept);
   q.memcpy(result.data(), kv, kept * sizeof(int32_t));
@@ -106,8 +100,7 @@ std::vector<int32_t> nms_bev(sycl::queue& q, const float* boxes, int32_t box_dim
 
 void bev_iou_pairs(sycl::queue& q, const float* a, const float* b, int32_t box_dim, size_t n,
                    float* out) {
-  q.parallel_for(sycl::range<1>(n),
-                 [=](sycl::id<1> i) { bev_iou_pair_body(i[0], a, b, box_dim, out); });
+  V2X_FOR(q, n, bev_iou_pair_body, a, b, box_dim, out);
   q.wait();
 }
 

@@ -6,6 +6,7 @@
 
 #include "bodies/scan_body.hpp"
 #include "usm_array.hpp"
+#include "v2x_launch.hpp"
 
 namespace v2x {
 
@@ -15,11 +16,8 @@ namespace v2x {
 inline int32_t exclusive_scan_from_block_sums(sycl::queue& q, const int32_t* in, int32_t* out,
                                               size_t n, size_t block, int32_t* sums) {
   const size_t num_blocks = n == 0 ? 0 : (n + block - 1) / block;
-  q.single_task([=]() { scan_block_offsets_body(sums, num_blocks); });
-  if (num_blocks > 0) {
-    q.parallel_for(sycl::range<1>(num_blocks),
-                   [=](sycl::id<1> b) { scan_block_apply_body(b[0], in, out, n, block, sums); });
-  }
+  V2X_SINGLE(q, scan_block_offsets_body, sums, num_blocks);
+  V2X_FOR(q, num_blocks, scan_block_apply_body, in, out, n, block, sums);
   int32_t total = 0;
   q.memcpy(&total, sums + num_blocks, sizeof(int32_t)).wait();
   return total;
@@ -31,10 +29,7 @@ inline int32_t exclusive_scan(sycl::queue& q, const int32_t* in, int32_t* out, s
   const size_t num_blocks = n == 0 ? 0 : (n + kBlock - 1) / kBlock;
   UsmArray<int32_t> sums(q, num_blocks + 1);
   int32_t* s = sums.data();
-  if (num_blocks > 0) {
-    q.parallel_for(sycl::range<1>(num_blocks),
-                   [=](sycl::id<1> b) { scan_block_sum_body(b[0], in, n, kBlock, s); });
-  }
+  V2X_FOR(q, num_blocks, scan_block_sum_body, in, n, kBlock, s);
   return exclusive_scan_from_block_sums(q, in, out, n, kBlock, s);
 }
 

@@ -4,6 +4,7 @@
 #include "coord_hash.hpp"
 #include "radix_sort.hpp"
 #include "scan.hpp"
+#include "v2x_launch.hpp"
 
 namespace v2x {
 
@@ -23,8 +24,7 @@ ConvRulebook::ConvRulebook(sycl::queue& q, const int32_t* coors, size_t num_in,
     // Outputs are the inputs; each finds its neighbours in a hash of the input sites.
     CoordHashTable in_hash(q, num_in);
     const CoordHash ih = in_hash.view();
-    q.parallel_for(sycl::range<1>(num_in),
-                   [=](sycl::id<1> i) { conv_input_insert_body(i[0], coors, g, ih); });
+    V2X_FOR(q, num_in, conv_input_insert_body, coors, g, ih);
     num_out_ = num_in;
     out_coors_ = UsmArray<int32_t>(q, 4 * num_in);
     q.memcpy(out_coors_.data(), coors, 4 * num_in * sizeof(int32_t));
@@ -33,8 +33,7 @@ ConvRulebook::ConvRulebook(sycl::queue& q, const int32_t* coors, size_t num_in,
     const int32_t* oc = out_coors_.data();
     const int32_t* he = in_hash.entries();
     const uint32_t hmask = in_hash.mask();
-    q.parallel_for(sycl::range<1>(num_in),
-                   [=](sycl::id<1> o) { conv_neighbor_body(o[0], oc, g, he, hmask, nb); });
+    V2X_FOR(q, num_in, conv_neighbor_body, oc, g, he, hmask, nb);
   } else {
     // Each input reaches at most prod(ceil(k / s)) outputs; the table holds that many keys even
     // in the worst case (load factor 1), and real clouds, whose inputs share outputs, fill a
@@ -45,40 +44,32 @@ ConvRulebook::ConvRulebook(sycl::queue& q, const int32_t* coors, size_t num_in,
     }
     CoordHashTable out_hash(q, (num_in * reach + 1) / 2);
     const CoordHash oh = out_hash.view();
-    q.parallel_for(sycl::range<1>(num_in),
-                   [=](sycl::id<1> i) { conv_output_candidate_body(i[0], coors, g, oh); });
+    V2X_FOR(q, num_in, conv_output_candidate_body, coors, g, oh);
     const size_t cap = out_hash.capacity();
     UsmArray<int32_t> position(q, cap);
     int32_t* pos = position.data();
     int32_t* oentries = oh.entries;
-    q.parallel_for(sycl::range<1>(cap),
-                   [=](sycl::id<1> s) { conv_slot_flag_body(s[0], oentries, pos); });
+    V2X_FOR(q, cap, conv_slot_flag_body, oentries, pos);
     num_out_ = static_cast<size_t>(exclusive_scan(q, pos, pos, cap));
     UsmArray<uint32_t> keys(q, num_out_);
     UsmArray<int32_t> slots(q, num_out_);
     uint32_t* k = keys.data();
     int32_t* sl = slots.data();
-    q.parallel_for(sycl::range<1>(cap),
-                   [=](sycl::id<1> s) { conv_slot_compact_body(s[0], oentries, pos, k, sl); });
+    V2X_FOR(q, cap, conv_slot_compact_body, oentries, pos, k, sl);
     const uint64_t max_key = static_cast<uint64_t>(batch_size) * g.out_dims[0] * g.out_dims[1] *
                                  g.out_dims[2] - 1;
     radix_sort_pairs(q, k, sl, num_out_, bits_for(max_key));
     out_coors_ = UsmArray<int32_t>(q, 4 * num_out_);
     int32_t* oc = out_coors_.data();
-    q.parallel_for(sycl::range<1>(num_out_), [=](sycl::id<1> o) {
-      conv_output_coord_body(o[0], k, g, oc);
-      conv_output_row_body(o[0], sl, oentries);
-    });
+    V2X_FOR(q, num_out_, conv_output_coord_body, k, g, oc);
+    V2X_FOR(q, num_out_, conv_output_row_body, sl, oentries);
     // Pairs come from the inputs' side: each input finds the rows of the outputs it reaches.
     neighbors_ = UsmArray<int32_t>(q, num_out_ * kvol);
     int32_t* nb = neighbors_.data();
     const uint32_t omask = out_hash.mask();
     q.fill(nb, kNoValue, num_out_ * kvol);
-    q.parallel_for(sycl::range<1>(num_in), [=](sycl::id<1> i) {
-      conv_scatter_neighbor_body(i[0], coors, g, oentries, omask, nb);
-    });
-    q.parallel_for(sycl::range<1>(num_out_ * kvol),
-                   [=](sycl::id<1> j) { conv_neighbor_missing_body(j[0], nb); });
+    V2X_FOR(q, num_in, conv_scatter_neighbor_body, coors, g, oentries, omask, nb);
+    V2X_FOR(q, num_out_ * kvol, conv_neighbor_missing_body, nb);
   }
 
   const size_t m = num_out_;
@@ -88,8 +79,7 @@ ConvRulebook::ConvRulebook(sycl::queue& q, const int32_t* coors, size_t num_in,
   int32_t* flag = flags.data();
   int32_t* pos = position.data();
   const int32_t kv = g.kernel_volume;
-  q.parallel_for(sycl::range<1>(m),
-                 [=](sycl::id<1> o) { conv_pair_flag_body(o[0], nb, m, kv, flag); });
+  V2X_FOR(q, m, conv_pair_flag_body, nb, m, kv, flag);
   const int32_t pairs = exclusive_scan(q, flag, pos, m * kvol);
   for (size_t k = 0; k < kvol; ++k) pair_offsets_[k] = position.read(q, k * m);
   pair_offsets_[kvol] = pairs;
@@ -97,9 +87,7 @@ ConvRulebook::ConvRulebook(sycl::queue& q, const int32_t* coors, size_t num_in,
   pair_out_ = UsmArray<int32_t>(q, static_cast<size_t>(pairs));
   int32_t* pin = pair_in_.data();
   int32_t* pout = pair_out_.data();
-  q.parallel_for(sycl::range<1>(m), [=](sycl::id<1> o) {
-    conv_pair_write_body(o[0], nb, m, kv, pos, pin, pout);
-  });
+  V2X_FOR(q, m, conv_pair_write_body, nb, m, kv, pos, pin, pout);
   q.wait();
 }
 
@@ -111,9 +99,8 @@ void submit_gemm(sycl::queue& q, const float* in, int32_t cin, const float* weig
                  size_t end, float* out) {
   const size_t row_blocks = (end - begin + RB - 1) / RB;
   const size_t work = row_blocks * static_cast<size_t>(cout / CB);
-  q.parallel_for(sycl::range<1>(work), [=](sycl::id<1> gid) {
-    conv_gemm_body<RB, CB>(gid[0], in, cin, weight_k, cout, pair_in, pair_out, begin, end, out);
-  });
+  V2X_FOR_T(q, work, conv_gemm_body, (RB, CB), in, cin, weight_k, cout, pair_in, pair_out, begin,
+            end, out);
 }
 
 }  // namespace
@@ -126,9 +113,7 @@ void sparse_conv(sycl::queue& q, const ConvRulebook& rb, const float* in, int32_
   const size_t wsize = static_cast<size_t>(kvol) * cin * cout;
   UsmArray<float> packed_buf(q, wsize);
   float* packed = packed_buf.data();
-  q.parallel_for(sycl::range<1>(wsize), [=](sycl::id<1> j) {
-    conv_pack_weight_body(j[0], weight, kvol, cin, cout, packed);
-  });
+  V2X_FOR(q, wsize, conv_pack_weight_body, weight, kvol, cin, cout, packed);
   const std::vector<int32_t>& offsets = rb.pair_offsets();
   for (int32_t k = 0; k < kvol; ++k) {
     const size_t begin = static_cast<size_t>(offsets[k]);
@@ -144,9 +129,7 @@ void sparse_conv(sycl::queue& q, const ConvRulebook& rb, const float* in, int32_
     }
   }
   const int32_t act = relu ? 1 : 0;
-  q.parallel_for(sycl::range<1>(m * static_cast<size_t>(cout)), [=](sycl::id<1> j) {
-    conv_bias_relu_body(j[0], bias, cout, act, out);
-  });
+  V2X_FOR(q, m * static_cast<size_t>(cout), conv_bias_relu_body, bias, cout, act, out);
   q.wait();
 }
 
@@ -163,11 +146,8 @@ void sparse_to_dense(sycl::queue& q, const float* features, const int32_t* coors
   q.fill(owner, int32_t{-1}, volume);
   const int32_t dy = dims[1];
   const int32_t dx = dims[2];
-  q.parallel_for(sycl::range<1>(num),
-                 [=](sycl::id<1> i) { dense_claim_body(i[0], coors, dy, dx, owner); });
-  q.parallel_for(sycl::range<1>(num), [=](sycl::id<1> i) {
-    dense_write_body(i[0], features, num_channels, coors, dy, dx, volume, owner, dense);
-  });
+  V2X_FOR(q, num, dense_claim_body, coors, dy, dx, owner);
+  V2X_FOR(q, num, dense_write_body, features, num_channels, coors, dy, dx, volume, owner, dense);
   q.wait();
 }
 

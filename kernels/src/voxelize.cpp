@@ -7,6 +7,7 @@
 #include "coord_hash.hpp"
 #include "radix_sort.hpp"
 #include "scan.hpp"
+#include "v2x_launch.hpp"
 
 namespace v2x {
 
@@ -19,7 +20,7 @@ size_t blocks_of(size_t n) { return (n + kBlock - 1) / kBlock; }
 
 // Reads the totals of voxel_dropped_total_body into stats.
 void read_dropped(sycl::queue& q, int32_t* dropped, size_t blocks, size_t n, VoxelizeStats& stats) {
-  q.single_task([=]() { voxel_dropped_total_body(dropped, blocks); });
+  V2X_SINGLE(q, voxel_dropped_total_body, dropped, blocks);
   int32_t totals[2] = {0, 0};
   q.memcpy(totals, dropped + 2 * blocks, sizeof(totals)).wait();
   stats.num_points = static_cast<int64_t>(n);
@@ -58,9 +59,7 @@ HardVoxelization::HardVoxelization(sycl::queue& q, const float* points, size_t n
   UsmArray<uint32_t> slots(q, n);
   uint32_t* s = slots.data();
   const CoordHash h = table.view();
-  q.parallel_for(sycl::range<1>(n), [=](sycl::id<1> i) {
-    voxel_cell_insert_body(i[0], points, num_features, grid, h, cells, s);
-  });
+  V2X_FOR(q, n, voxel_cell_insert_body, points, num_features, grid, h, cells, s);
 
   const size_t blocks = blocks_of(n);
   UsmArray<int32_t> head_rank(q, n);
@@ -70,9 +69,7 @@ HardVoxelization::HardVoxelization(sycl::queue& q, const float* points, size_t n
   int32_t* sums = sums_buf.data();
   int32_t* dropped = dropped_buf.data();
   const int32_t* entries = table.entries();
-  q.parallel_for(sycl::range<1>(blocks), [=](sycl::id<1> b) {
-    voxel_head_block_body(b[0], cells, s, entries, n, kBlock, rank, sums, dropped);
-  });
+  V2X_FOR(q, blocks, voxel_head_block_body, cells, s, entries, n, kBlock, rank, sums, dropped);
   read_dropped(q, dropped, blocks, n, stats_);
   const size_t valid = n - static_cast<size_t>(stats_.num_nonfinite + stats_.num_out_of_range);
   if (valid == 0) return;
@@ -83,10 +80,8 @@ HardVoxelization::HardVoxelization(sycl::queue& q, const float* points, size_t n
   int32_t* pv = point_voxel.data();
   int32_t* pos = position.data();
   int32_t* head = voxel_head_.data();
-  q.parallel_for(sycl::range<1>(blocks), [=](sycl::id<1> b) {
-    voxel_assign_block_body(b[0], cells, s, entries, rank, max_voxels, n, kBlock, pv, pos, sums,
-                            head);
-  });
+  V2X_FOR(q, blocks, voxel_assign_block_body, cells, s, entries, rank, max_voxels, n, kBlock, pv,
+          pos, sums, head);
   const int32_t kept = exclusive_scan_from_block_sums(q, pos, pos, n, kBlock, sums);
 
   num_voxels_ = total_voxels < max_voxels ? total_voxels : max_voxels;
@@ -96,22 +91,18 @@ HardVoxelization::HardVoxelization(sycl::queue& q, const float* points, size_t n
   UsmArray<uint32_t> keys(q, static_cast<size_t>(kept));
   uint32_t* k = keys.data();
   int32_t* sorted = sorted_points_.data();
-  q.parallel_for(sycl::range<1>(n),
-                 [=](sycl::id<1> i) { voxel_compact_body(i[0], pv, pos, k, sorted); });
+  V2X_FOR(q, n, voxel_compact_body, pv, pos, k, sorted);
   radix_sort_pairs(q, k, sorted, static_cast<size_t>(kept),
                    bits_for(static_cast<uint64_t>(num_voxels_ - 1)));
 
   int32_t* start = start_.data();
-  q.parallel_for(sycl::range<1>(static_cast<size_t>(kept)),
-                 [=](sycl::id<1> j) { voxel_segment_start_body(j[0], k, start); });
+  V2X_FOR(q, static_cast<size_t>(kept), voxel_segment_start_body, k, start);
   const int32_t nv = num_voxels_;
-  q.single_task([=]() { voxel_segment_end_body(start, nv, kept); });
+  V2X_SINGLE(q, voxel_segment_end_body, start, nv, kept);
 
   UsmArray<int32_t> excess(q, static_cast<size_t>(num_voxels_));
   int32_t* e = excess.data();
-  q.parallel_for(sycl::range<1>(static_cast<size_t>(num_voxels_)), [=](sycl::id<1> v) {
-    voxel_point_excess_body(v[0], start, max_points, e);
-  });
+  V2X_FOR(q, static_cast<size_t>(num_voxels_), voxel_point_excess_body, start, max_points, e);
   stats_.num_point_overflow = exclusive_scan(q, e, e, static_cast<size_t>(num_voxels_));
   q.wait();
 }
@@ -127,10 +118,8 @@ void HardVoxelization::fill(float* voxels, int32_t* coors, int32_t* num_points,
   const int32_t* cells = cells_.data();
   const VoxelGrid grid = grid_;
   const int32_t max_points = max_points_;
-  q_.parallel_for(sycl::range<1>(static_cast<size_t>(num_voxels_)), [=](sycl::id<1> v) {
-    hard_voxel_fill_body(v[0], points, num_features, sorted, start, head, cells, grid, max_points,
-                         batch_index, voxels, coors, num_points);
-  });
+  V2X_FOR(q_, static_cast<size_t>(num_voxels_), hard_voxel_fill_body, points, num_features, sorted,
+          start, head, cells, grid, max_points, batch_index, voxels, coors, num_points);
   q_.wait();
 }
 
@@ -152,17 +141,15 @@ DynamicVoxelization::DynamicVoxelization(sycl::queue& q, const float* points, si
   int32_t* pos = position.data();
   int32_t* sums = sums_buf.data();
   int32_t* dropped = dropped_buf.data();
-  q.parallel_for(sycl::range<1>(blocks), [=](sycl::id<1> b) {
-    voxel_cell_block_body(b[0], points, num_features, grid, n, kBlock, cells, pos, sums, dropped);
-  });
+  V2X_FOR(q, blocks, voxel_cell_block_body, points, num_features, grid, n, kBlock, cells, pos, sums,
+          dropped);
   read_dropped(q, dropped, blocks, n, stats_);
   const size_t valid = n - static_cast<size_t>(stats_.num_nonfinite + stats_.num_out_of_range);
   if (valid == 0) return;
   exclusive_scan_from_block_sums(q, pos, pos, n, kBlock, sums);
   uint32_t* k = sorted_cells_.data();
   int32_t* sorted = sorted_points_.data();
-  q.parallel_for(sycl::range<1>(n),
-                 [=](sycl::id<1> i) { voxel_compact_cell_body(i[0], cells, pos, k, sorted); });
+  V2X_FOR(q, n, voxel_compact_cell_body, cells, pos, k, sorted);
   const uint64_t max_cell =
       static_cast<uint64_t>(grid.dims[0]) * grid.dims[1] * grid.dims[2] - 1;
   radix_sort_pairs(q, k, sorted, valid, bits_for(max_cell));
@@ -170,15 +157,13 @@ DynamicVoxelization::DynamicVoxelization(sycl::queue& q, const float* points, si
   // Segment flags; their exclusive scan (each pair's segment number) reuses the position buffer.
   UsmArray<int32_t> flags(q, valid);
   int32_t* flag = flags.data();
-  q.parallel_for(sycl::range<1>(valid),
-                 [=](sycl::id<1> j) { voxel_segment_flag_body(j[0], k, flag); });
+  V2X_FOR(q, valid, voxel_segment_flag_body, k, flag);
   num_voxels_ = exclusive_scan(q, flag, pos, valid);
   int32_t* start = start_.data();
-  q.parallel_for(sycl::range<1>(valid),
-                 [=](sycl::id<1> j) { voxel_segment_index_body(j[0], flag, pos, start); });
+  V2X_FOR(q, valid, voxel_segment_index_body, flag, pos, start);
   const int32_t end = static_cast<int32_t>(valid);
   const int32_t nv = num_voxels_;
-  q.single_task([=]() { voxel_segment_end_body(start, nv, end); });
+  V2X_SINGLE(q, voxel_segment_end_body, start, nv, end);
   q.wait();
 }
 
@@ -191,10 +176,8 @@ void DynamicVoxelization::fill(float* features, int32_t* coors, int32_t* num_poi
   const int32_t* sorted = sorted_points_.data();
   const int32_t* start = start_.data();
   const VoxelGrid grid = grid_;
-  q_.parallel_for(sycl::range<1>(static_cast<size_t>(num_voxels_)), [=](sycl::id<1> v) {
-    dynamic_voxel_mean_body(v[0], points, num_features, cells, sorted, start, grid, batch_index,
-                            features, coors, num_points);
-  });
+  V2X_FOR(q_, static_cast<size_t>(num_voxels_), dynamic_voxel_mean_body, points, num_features,
+          cells, sorted, start, grid, batch_index, features, coors, num_points);
   q_.wait();
 }
 

@@ -1,11 +1,14 @@
 """The compiled v2xfusion kernels (voxelization, scatter, BEVPool-v2, sparse conv, CenterHead decode, NMS).
 
 Everything is implemented in C++ (kernels/src, one source per stage) and re-exported here from the
-extension module `_core`; see each function's docstring for shapes and dtypes.
+extension module `_core`; see each function's docstring for shapes and dtypes. The module-level
+functions run on the host backend; `backend("host" | "sycl" | "auto", device=...)` returns an
+object with the same functions as methods on the chosen backend (see `backends`).
 """
 
 from ._core import (
     BACKEND,
+    HostKernels,
     SparseConvRulebook,
     VoxelizeStats,
     bev_iou,
@@ -24,11 +27,17 @@ from ._core import (
     voxelize_dynamic,
     voxelize_hard,
 )
+from .backends import BACKENDS, DEFAULT_SYCL_DEVICE, SyclUnavailableError, backend, sycl_devices
 
 __all__ = [
     "BACKEND",
+    "BACKENDS",
+    "DEFAULT_SYCL_DEVICE",
+    "HostKernels",
     "SparseConvRulebook",
+    "SyclUnavailableError",
     "VoxelizeStats",
+    "backend",
     "bev_iou",
     "bev_pool",
     "bev_pool_geometry",
@@ -42,6 +51,7 @@ __all__ = [
     "sparse_conv",
     "sparse_conv_rulebook",
     "sparse_to_dense",
+    "sycl_devices",
     "voxelize_dynamic",
     "voxelize_hard",
 ]

@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 import torch
 
-import v2xfusion_kernels as vk
 from v2xfusion_perception.config import load_config, preset_config_path
 
 KITTI = load_config(preset_config_path("kitti"))["geometry"]
@@ -86,20 +85,20 @@ def reference_pool(depth, context, points, bounds):
 
 
 @pytest.mark.parametrize("aug", [False, True])
-def test_frustum_points_match_bevfusion_geometry(aug):
+def test_frustum_points_match_bevfusion_geometry(kernels, aug):
     cam = kitti_camera(aug)
     args = (*cam, depth_bins(), KITTI["image_size"], KITTI["feature_size"])
-    points = vk.frustum_points(*args)
+    points = kernels.frustum_points(*args)
     ref = reference_frustum(*args)
     assert points.shape == ref.shape == (118, 24, 80, 3)
     np.testing.assert_allclose(points, ref, rtol=1e-5, atol=2e-4)
 
 
 @pytest.mark.parametrize("aug", [False, True])
-def test_geometry_matches_reference_sort_and_runs(aug):
+def test_geometry_matches_reference_sort_and_runs(kernels, aug):
     cam = kitti_camera(aug)
-    points = vk.frustum_points(*cam, depth_bins(), KITTI["image_size"], KITTI["feature_size"])
-    indices, intervals = vk.bev_pool_geometry(points, *BOUNDS)
+    points = kernels.frustum_points(*cam, depth_bins(), KITTI["image_size"], KITTI["feature_size"])
+    indices, intervals = kernels.bev_pool_geometry(points, *BOUNDS)
     ref_indices, ref_intervals = reference_geometry(points, BOUNDS)
     np.testing.assert_array_equal(indices, ref_indices)
     np.testing.assert_array_equal(intervals, ref_intervals)
@@ -107,7 +106,7 @@ def test_geometry_matches_reference_sort_and_runs(aug):
     assert len(intervals) > 1000
 
 
-def test_geometry_of_adversarial_points():
+def test_geometry_of_adversarial_points(kernels):
     lower = [b[0] for b in BOUNDS]
     upper = [b[1] for b in BOUNDS]
     points = np.array(
@@ -122,44 +121,44 @@ def test_geometry_of_adversarial_points():
         ],
         np.float32,
     )
-    indices, intervals = vk.bev_pool_geometry(points, *BOUNDS)
+    indices, intervals = kernels.bev_pool_geometry(points, *BOUNDS)
     np.testing.assert_array_equal(indices, [0, 3, 4, 1, 2, 5, 6])
     np.testing.assert_array_equal(intervals, [[0, 2, 0], [2, 3, 9999], [3, 7, -1]])
 
 
-def test_geometry_with_no_point_in_the_grid_is_the_sentinel_alone():
+def test_geometry_with_no_point_in_the_grid_is_the_sentinel_alone(kernels):
     points = np.full((2, 3, 4, 3), -100.0, np.float32)
-    indices, intervals = vk.bev_pool_geometry(points, *BOUNDS)
+    indices, intervals = kernels.bev_pool_geometry(points, *BOUNDS)
     np.testing.assert_array_equal(indices, np.arange(24))
     np.testing.assert_array_equal(intervals, [[0, 24, -1]])
 
 
-@pytest.mark.parametrize("channels", [80, 24, 3])
-def test_bev_pool_matches_torch_index_add(channels):
+@pytest.mark.parametrize("channels", [80, 24, 12, 3])  # channel blocks of 16, 8, 4, 1
+def test_bev_pool_matches_torch_index_add(kernels, channels):
     rng = np.random.default_rng(channels)
     cam = kitti_camera(aug=True)
-    points = vk.frustum_points(*cam, depth_bins(), KITTI["image_size"], KITTI["feature_size"])
-    indices, intervals = vk.bev_pool_geometry(points, *BOUNDS)
+    points = kernels.frustum_points(*cam, depth_bins(), KITTI["image_size"], KITTI["feature_size"])
+    indices, intervals = kernels.bev_pool_geometry(points, *BOUNDS)
     d, fh, fw = points.shape[:3]
     depth = rng.random((d, fh, fw), dtype=np.float32)
     depth /= depth.sum(axis=0, keepdims=True)
     context = rng.standard_normal((fh, fw, channels), dtype=np.float32)
-    out = vk.bev_pool(depth, context, indices, intervals, *BOUNDS)
+    out = kernels.bev_pool(depth, context, indices, intervals, *BOUNDS)
     ref = reference_pool(depth, context, points, BOUNDS)
     assert out.shape == (channels, 100, 100)
     np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-5)
     assert np.abs(out).sum() > 0
 
 
-def test_bev_pool_of_all_points_in_one_cell_and_with_several_z_bins():
+def test_bev_pool_of_all_points_in_one_cell_and_with_several_z_bins(kernels):
     rng = np.random.default_rng(7)
     bounds = ([0.0, 4.0, 1.0], [0.0, 2.0, 1.0], [0.0, 3.0, 1.0])
     points = np.tile(np.array([2.5, 1.5, 1.5], np.float32), (5, 2, 3, 1))
     points[1, 1, 2] = [0.5, 0.5, 2.5]
-    indices, intervals = vk.bev_pool_geometry(points, *bounds)
+    indices, intervals = kernels.bev_pool_geometry(points, *bounds)
     depth = rng.random((5, 2, 3), dtype=np.float32)
     context = rng.standard_normal((2, 3, 16), dtype=np.float32)
-    out = vk.bev_pool(depth, context, indices, intervals, *bounds)
+    out = kernels.bev_pool(depth, context, indices, intervals, *bounds)
     np.testing.assert_allclose(out, reference_pool(depth, context, points, bounds), rtol=1e-5, atol=1e-6)
     assert out.shape == (3 * 16, 4, 2)
     # cells (x, y, z) = (2, 1, 1) and (0, 0, 2) of the 4 x 2 x 3 grid: rank (z * nx + x) * ny + y
@@ -178,7 +177,7 @@ def test_bev_pool_of_all_points_in_one_cell_and_with_several_z_bins():
         (lambda a: a.update(xbound=[0.0, 80.0, 0.0]), "xbound"),
     ],
 )
-def test_bev_pool_rejects_bad_geometry_by_name(change, name):
+def test_bev_pool_rejects_bad_geometry_by_name(kernels, change, name):
     args = {
         "depth": np.zeros((2, 4, 6), np.float32),
         "context": np.zeros((4, 6, 8), np.float32),
@@ -190,20 +189,20 @@ def test_bev_pool_rejects_bad_geometry_by_name(change, name):
     }
     change(args)
     with pytest.raises(ValueError, match=f"^{name}:"):
-        vk.bev_pool(**args)
+        kernels.bev_pool(**args)
 
 
-def test_bev_pool_writes_into_a_given_array_and_overwrites_it_fully():
+def test_bev_pool_writes_into_a_given_array_and_overwrites_it_fully(kernels):
     rng = np.random.default_rng(9)
     bounds = ([0.0, 4.0, 1.0], [0.0, 2.0, 1.0], [0.0, 1.0, 1.0])
     points = rng.uniform(-1.0, 5.0, (3, 2, 2, 3)).astype(np.float32)
     points[..., 2] = 0.5
-    indices, intervals = vk.bev_pool_geometry(points, *bounds)
+    indices, intervals = kernels.bev_pool_geometry(points, *bounds)
     depth = rng.random((3, 2, 2), dtype=np.float32)
     context = rng.standard_normal((2, 2, 8), dtype=np.float32)
     out = np.full((8, 4, 2), np.nan, np.float32)
-    result = vk.bev_pool(depth, context, indices, intervals, *bounds, out=out)
+    result = kernels.bev_pool(depth, context, indices, intervals, *bounds, out=out)
     assert np.shares_memory(result, out)
     np.testing.assert_allclose(out, reference_pool(depth, context, points, bounds), rtol=1e-6, atol=1e-6)
     with pytest.raises(ValueError, match="^out:"):
-        vk.bev_pool(depth, context, indices, intervals, *bounds, out=np.zeros((8, 2, 4), np.float32))
+        kernels.bev_pool(depth, context, indices, intervals, *bounds, out=np.zeros((8, 2, 4), np.float32))

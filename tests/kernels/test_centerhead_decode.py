@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 from numpy.lib.stride_tricks import sliding_window_view
 
-import v2xfusion_kernels as vk
 from v2xfusion_perception.config import load_config, preset_config_path
 
 CFG = load_config(preset_config_path("kitti"))
@@ -68,9 +67,9 @@ def reference_decode(maps, scores, pc_range, voxel_size, out_size_factor, post_c
     return boxes[keep], flat[order][keep], label[keep].astype(np.int32)
 
 
-def assert_decode_matches(maps, scores, **settings):
+def assert_decode_matches(kernels, maps, scores, **settings):
     """Kernel on the scores (no sigmoid) against the reference; returns the kernel's output."""
-    boxes, got_scores, labels = vk.centerhead_decode(**dict(maps, heatmap=scores), apply_sigmoid=False,
+    boxes, got_scores, labels = kernels.centerhead_decode(**dict(maps, heatmap=scores), apply_sigmoid=False,
                                                      **settings)
     ref_boxes, ref_scores, ref_labels = reference_decode(maps, scores, **settings)
     np.testing.assert_array_equal(labels, ref_labels)
@@ -82,20 +81,20 @@ def assert_decode_matches(maps, scores, **settings):
 
 @pytest.mark.parametrize("pool_size", [1, 3])
 @pytest.mark.parametrize("vel", [False, True])
-def test_decode_matches_reference_on_scores(pool_size, vel):
+def test_decode_matches_reference_on_scores(kernels, pool_size, vel):
     rng = np.random.default_rng(pool_size + 10 * vel)
     maps = head_maps(rng, vel=vel)
     scores = (1 / (1 + np.exp(-maps["heatmap"]))).astype(np.float32)
-    boxes, got_scores, _ = assert_decode_matches(maps, scores, **SETTINGS, max_num=500, pool_size=pool_size)
+    boxes, got_scores, _ = assert_decode_matches(kernels, maps, scores, **SETTINGS, max_num=500, pool_size=pool_size)
     assert boxes.shape[1] == (9 if vel else 7) and len(boxes) > 10
     assert np.all(np.diff(got_scores) <= 0)
     assert np.all((boxes[:, 6] >= -np.pi) & (boxes[:, 6] < np.pi))
 
 
-def test_decode_applies_the_sigmoid_itself():
+def test_decode_applies_the_sigmoid_itself(kernels):
     rng = np.random.default_rng(3)
     maps = head_maps(rng)
-    boxes, scores, labels = vk.centerhead_decode(**maps, **SETTINGS, apply_sigmoid=True)
+    boxes, scores, labels = kernels.centerhead_decode(**maps, **SETTINGS, apply_sigmoid=True)
     ref_scores = (1 / (1 + np.exp(-maps["heatmap"].astype(np.float64)))).astype(np.float32)
     ref_boxes, ref, ref_labels = reference_decode(maps, ref_scores, **SETTINGS, max_num=500, pool_size=3)
     np.testing.assert_array_equal(labels, ref_labels)
@@ -103,21 +102,21 @@ def test_decode_applies_the_sigmoid_itself():
     np.testing.assert_allclose(boxes, ref_boxes, rtol=2e-6, atol=1e-6)
 
 
-def test_decode_keeps_top_max_num_with_ties_by_index():
+def test_decode_keeps_top_max_num_with_ties_by_index(kernels):
     """A plateau of equal scores: every cell is a pool peak; the lowest (class, x, y) indices win."""
     rng = np.random.default_rng(4)
     maps = head_maps(rng, classes=2, nx=6, ny=5)
     scores = np.full((2, 6, 5), 0.5, np.float32)
     scores[1, 4, 2] = 0.9
     settings = dict(SETTINGS, post_center_range=[-1e3, -1e3, -1e3, 1e3, 1e3, 1e3])
-    _, _, labels = assert_decode_matches(maps, scores, **settings, max_num=7, pool_size=1)
+    _, _, labels = assert_decode_matches(kernels, maps, scores, **settings, max_num=7, pool_size=1)
     np.testing.assert_array_equal(labels, [1, 0, 0, 0, 0, 0, 0])
     # with 3 x 3 peaks, the 8 plateau cells around the 0.9 lose (pooling is per class)
-    _, got, _ = assert_decode_matches(maps, scores, **settings, max_num=60, pool_size=3)
+    _, got, _ = assert_decode_matches(kernels, maps, scores, **settings, max_num=60, pool_size=3)
     assert len(got) == 30 + (1 + 29 - 8)
 
 
-def test_decode_score_threshold_is_strict_and_centre_range_inclusive():
+def test_decode_score_threshold_is_strict_and_centre_range_inclusive(kernels):
     maps = head_maps(np.random.default_rng(5), classes=1, nx=4, ny=4)
     scores = np.zeros((1, 4, 4), np.float32)
     scores[0, 1, 1] = np.float32(SETTINGS["score_threshold"])  # not above: dropped
@@ -125,20 +124,20 @@ def test_decode_score_threshold_is_strict_and_centre_range_inclusive():
     maps["reg"][:] = 0.0
     x_at_cell_2 = 2 * np.float32(GEO["voxel_size"][0] * GEO["out_size_factor"]) + np.float32(GEO["pc_range"][0])
     settings = dict(SETTINGS, post_center_range=[x_at_cell_2, -1e3, -1e3, 1e3, 1e3, 1e3])
-    boxes, got, _ = vk.centerhead_decode(**dict(maps, heatmap=scores), **settings, apply_sigmoid=False,
+    boxes, got, _ = kernels.centerhead_decode(**dict(maps, heatmap=scores), **settings, apply_sigmoid=False,
                                          pool_size=1)
     np.testing.assert_array_equal(got, [np.float32(0.8)])
     assert boxes[0, 0] == x_at_cell_2
 
 
-def test_decode_of_an_empty_heatmap_and_label_offset():
+def test_decode_of_an_empty_heatmap_and_label_offset(kernels):
     maps = head_maps(np.random.default_rng(6), classes=1, nx=4, ny=4)
-    boxes, scores, labels = vk.centerhead_decode(**dict(maps, heatmap=np.zeros((1, 4, 4), np.float32)),
+    boxes, scores, labels = kernels.centerhead_decode(**dict(maps, heatmap=np.zeros((1, 4, 4), np.float32)),
                                                  **SETTINGS, apply_sigmoid=False)
     assert boxes.shape == (0, 7) and scores.shape == (0,) and labels.shape == (0,)
     heat = np.full((1, 4, 4), 5.0, np.float32)
     maps["reg"][:] = 0.5
-    _, _, labels = vk.centerhead_decode(**dict(maps, heatmap=heat), **SETTINGS, label_offset=2, pool_size=1)
+    _, _, labels = kernels.centerhead_decode(**dict(maps, heatmap=heat), **SETTINGS, label_offset=2, pool_size=1)
     assert set(labels.tolist()) == {2}
 
 
@@ -153,9 +152,9 @@ def test_decode_of_an_empty_heatmap_and_label_offset():
         ({"max_num": 0}, "max_num"),
     ],
 )
-def test_decode_rejects_bad_arguments_by_name(change, name):
+def test_decode_rejects_bad_arguments_by_name(kernels, change, name):
     maps = head_maps(np.random.default_rng(7), classes=1, nx=4, ny=4)
     kwargs = dict(maps, **SETTINGS)
     kwargs.update(change)
     with pytest.raises(ValueError, match=f"^{name}:"):
-        vk.centerhead_decode(**kwargs)
+        kernels.centerhead_decode(**kwargs)

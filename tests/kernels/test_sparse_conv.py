@@ -9,7 +9,6 @@ import pytest
 import spconv.pytorch as spconv
 import torch
 
-import v2xfusion_kernels as vk
 
 SHAPE = (21, 40, 36)  # (D, H, W): z, y, x
 
@@ -84,10 +83,10 @@ def rows_by_site(features, coors):
     ("kernel", "stride", "padding", "subm"),
     [(3, 1, 1, True), (3, 2, 1, False), (3, 1, 0, False), ((3, 1, 1), (2, 1, 1), 0, False), ((3, 3, 3), (2, 2, 2), (0, 1, 1), False)],
 )
-def test_rulebook_matches_dictionary_reference(kernel, stride, padding, subm):
+def test_rulebook_matches_dictionary_reference(kernels, kernel, stride, padding, subm):
     rng = np.random.default_rng(0)
     coors = random_sites(rng, 1500)
-    rb = vk.sparse_conv_rulebook(coors, SHAPE, kernel, stride, padding, subm=subm)
+    rb = kernels.sparse_conv_rulebook(coors, SHAPE, kernel, stride, padding, subm=subm)
     out, neighbors, out_shape = reference_rulebook(coors, SHAPE, kernel, stride, padding, subm)
     assert rb.out_shape == tuple(out_shape)
     np.testing.assert_array_equal(rb.out_coors, out)
@@ -105,21 +104,21 @@ def test_rulebook_matches_dictionary_reference(kernel, stride, padding, subm):
         ((3, 3, 3), (2, 2, 2), (0, 1, 1), False, 5, 3, False),
     ],
 )
-def test_sparse_conv_matches_spconv(kernel, stride, padding, subm, cin, cout, relu):
+def test_sparse_conv_matches_spconv(kernels, kernel, stride, padding, subm, cin, cout, relu):
     rng = np.random.default_rng(cin * cout)
     coors = random_sites(rng, 4000)
     features = rng.standard_normal((len(coors), cin), dtype=np.float32)
     layer = spconv_layer(cin, cout, kernel, stride, padding, subm, rng)
     ref, ref_coors = run_spconv(layer, features, coors, SHAPE, relu)
-    rb = vk.sparse_conv_rulebook(coors, SHAPE, kernel, stride, padding, subm=subm)
-    out = vk.sparse_conv(features, rb, layer.weight.detach().numpy(), layer.bias.detach().numpy(), relu=relu)
+    rb = kernels.sparse_conv_rulebook(coors, SHAPE, kernel, stride, padding, subm=subm)
+    out = kernels.sparse_conv(features, rb, layer.weight.detach().numpy(), layer.bias.detach().numpy(), relu=relu)
     got, got_coors = rows_by_site(out, rb.out_coors)
     want, want_coors = rows_by_site(ref, ref_coors)
     np.testing.assert_array_equal(got_coors, want_coors)
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=2e-5)
 
 
-def test_subm_conv_matches_dense_conv3d_at_the_active_sites():
+def test_subm_conv_matches_dense_conv3d_at_the_active_sites(kernels):
     rng = np.random.default_rng(3)
     coors = random_sites(rng, 900, shape=(9, 12, 10))
     features = rng.standard_normal((len(coors), 6), dtype=np.float32)
@@ -130,64 +129,64 @@ def test_subm_conv_matches_dense_conv3d_at_the_active_sites():
     dense[0, :, z, y, x] = torch.from_numpy(features).T
     w = torch.from_numpy(weight).permute(0, 4, 1, 2, 3)  # (Cout, Cin, kd, kh, kw)
     ref = torch.nn.functional.conv3d(dense, w, torch.from_numpy(bias), padding=1)[0, :, z, y, x].T.numpy()
-    rb = vk.sparse_conv_rulebook(coors, (9, 12, 10), 3, 1, 1, subm=True)
-    out = vk.sparse_conv(features, rb, weight, bias)
+    rb = kernels.sparse_conv_rulebook(coors, (9, 12, 10), 3, 1, 1, subm=True)
+    out = kernels.sparse_conv(features, rb, weight, bias)
     np.testing.assert_allclose(out, ref, rtol=1e-4, atol=1e-4)
 
 
-def test_sparse_conv_of_empty_and_single_site_inputs():
+def test_sparse_conv_of_empty_and_single_site_inputs(kernels):
     weight = np.ones((4, 3, 3, 3, 2), np.float32)
-    rb = vk.sparse_conv_rulebook(np.zeros((0, 4), np.int32), SHAPE, 3, 2, 1)
+    rb = kernels.sparse_conv_rulebook(np.zeros((0, 4), np.int32), SHAPE, 3, 2, 1)
     assert rb.num_out == 0
-    assert vk.sparse_conv(np.zeros((0, 2), np.float32), rb, weight).shape == (0, 4)
+    assert kernels.sparse_conv(np.zeros((0, 2), np.float32), rb, weight).shape == (0, 4)
     site = np.array([[0, 0, 0, 0]], np.int32)  # a corner: padding decides which outputs exist
-    rb = vk.sparse_conv_rulebook(site, SHAPE, 3, 2, 1)
+    rb = kernels.sparse_conv_rulebook(site, SHAPE, 3, 2, 1)
     np.testing.assert_array_equal(rb.out_coors, [[0, 0, 0, 0]])
-    out = vk.sparse_conv(np.array([[1.0, 2.0]], np.float32), rb, weight, np.full(4, -1.0, np.float32))
+    out = kernels.sparse_conv(np.array([[1.0, 2.0]], np.float32), rb, weight, np.full(4, -1.0, np.float32))
     np.testing.assert_array_equal(out, [[2.0, 2.0, 2.0, 2.0]])
-    rb = vk.sparse_conv_rulebook(site, SHAPE, 3, 1, 1, subm=True)
+    rb = kernels.sparse_conv_rulebook(site, SHAPE, 3, 1, 1, subm=True)
     np.testing.assert_array_equal(rb.pair_counts, [0] * 13 + [1] + [0] * 13)
 
 
-def test_sparse_to_dense_matches_spconv_dense():
+def test_sparse_to_dense_matches_spconv_dense(kernels):
     rng = np.random.default_rng(5)
     coors = random_sites(rng, 700)
     features = rng.standard_normal((len(coors), 7), dtype=np.float32)
     x = spconv.SparseConvTensor(torch.from_numpy(features), torch.from_numpy(coors), list(SHAPE), 1)
-    dense = vk.sparse_to_dense(features, coors, SHAPE)
+    dense = kernels.sparse_to_dense(features, coors, SHAPE)
     np.testing.assert_array_equal(dense, x.dense()[0].numpy())
 
 
-def test_sparse_to_dense_duplicates_take_the_later_row():
+def test_sparse_to_dense_duplicates_take_the_later_row(kernels):
     coors = np.array([[0, 1, 2, 3], [0, 1, 2, 3]], np.int32)
-    dense = vk.sparse_to_dense(np.array([[1.0], [2.0]], np.float32), coors, (2, 3, 4))
+    dense = kernels.sparse_to_dense(np.array([[1.0], [2.0]], np.float32), coors, (2, 3, 4))
     assert dense[0, 1, 2, 3] == 2.0 and dense.sum() == 2.0
 
 
 @pytest.mark.parametrize(
     ("call", "name"),
     [
-        (lambda c: vk.sparse_conv_rulebook(c, SHAPE, 3, 2, 1, subm=True), "stride"),
-        (lambda c: vk.sparse_conv_rulebook(c, SHAPE, 3, 1, 0, subm=True), "padding"),
-        (lambda c: vk.sparse_conv_rulebook(c + np.array([0, 30, 0, 0], np.int32), SHAPE), "coors"),
-        (lambda c: vk.sparse_conv_rulebook(c, (4, 4)), "spatial_shape"),
-        (lambda c: vk.sparse_conv(np.zeros((3, 2), np.float32), vk.sparse_conv_rulebook(c, SHAPE),
-                                  np.zeros((4, 3, 3, 3, 5), np.float32)), "weight"),
-        (lambda c: vk.sparse_conv(np.zeros((2, 2), np.float32), vk.sparse_conv_rulebook(c, SHAPE),
-                                  np.zeros((4, 3, 3, 3, 2), np.float32)), "features"),
+        (lambda k, c: k.sparse_conv_rulebook(c, SHAPE, 3, 2, 1, subm=True), "stride"),
+        (lambda k, c: k.sparse_conv_rulebook(c, SHAPE, 3, 1, 0, subm=True), "padding"),
+        (lambda k, c: k.sparse_conv_rulebook(c + np.array([0, 30, 0, 0], np.int32), SHAPE), "coors"),
+        (lambda k, c: k.sparse_conv_rulebook(c, (4, 4)), "spatial_shape"),
+        (lambda k, c: k.sparse_conv(np.zeros((3, 2), np.float32), k.sparse_conv_rulebook(c, SHAPE),
+                                    np.zeros((4, 3, 3, 3, 5), np.float32)), "weight"),
+        (lambda k, c: k.sparse_conv(np.zeros((2, 2), np.float32), k.sparse_conv_rulebook(c, SHAPE),
+                                    np.zeros((4, 3, 3, 3, 2), np.float32)), "features"),
     ],
 )
-def test_sparse_conv_rejects_bad_arguments_by_name(call, name):
+def test_sparse_conv_rejects_bad_arguments_by_name(kernels, call, name):
     coors = np.array([[0, 1, 1, 1], [0, 2, 2, 2], [0, 3, 3, 3]], np.int32)
     with pytest.raises(ValueError, match=f"^{name}:"):
-        call(coors)
+        call(kernels, coors)
 
 
-def test_sparse_to_dense_writes_into_a_given_array():
+def test_sparse_to_dense_writes_into_a_given_array(kernels):
     coors = np.array([[0, 1, 2, 3]], np.int32)
     out = np.full((1, 2, 3, 4), np.nan, np.float32)
-    result = vk.sparse_to_dense(np.array([[5.0]], np.float32), coors, (2, 3, 4), out=out)
+    result = kernels.sparse_to_dense(np.array([[5.0]], np.float32), coors, (2, 3, 4), out=out)
     assert np.shares_memory(result, out) and out[0, 1, 2, 3] == 5.0 and np.nansum(out) == 5.0
     assert not np.isnan(out).any()
     with pytest.raises(ValueError, match="^out:"):
-        vk.sparse_to_dense(np.array([[5.0]], np.float32), coors, (2, 3, 4), out=np.zeros((2, 3, 4), np.float32))
+        kernels.sparse_to_dense(np.array([[5.0]], np.float32), coors, (2, 3, 4), out=np.zeros((2, 3, 4), np.float32))

@@ -4,7 +4,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import v2xfusion_kernels as vk
 from v2xfusion_perception.config import load_config, preset_config_path
 
 KITTI = load_config(preset_config_path("kitti"))["geometry"]
@@ -73,8 +72,8 @@ def random_cloud(rng, n, spill=0.2):
     return np.concatenate([xyz, rng.random((n, 1), dtype=np.float32)], axis=1)
 
 
-def assert_hard_equal(points, voxel_size, max_points, max_voxels):
-    voxels, coors, num, stats = vk.voxelize_hard(points, voxel_size, PC_RANGE, max_points, max_voxels)
+def assert_hard_equal(kernels, points, voxel_size, max_points, max_voxels):
+    voxels, coors, num, stats = kernels.voxelize_hard(points, voxel_size, PC_RANGE, max_points, max_voxels)
     ref_voxels, ref_coors, ref_num = reference_hard(points, voxel_size, PC_RANGE, max_points, max_voxels)
     np.testing.assert_array_equal(coors, ref_coors)
     np.testing.assert_array_equal(num, ref_num)
@@ -82,59 +81,59 @@ def assert_hard_equal(points, voxel_size, max_points, max_voxels):
     return stats
 
 
-def test_hard_matches_reference_on_random_cloud_with_pillars():
+def test_hard_matches_reference_on_random_cloud_with_pillars(kernels):
     rng = np.random.default_rng(0)
     points = random_cloud(rng, 20000)
-    stats = assert_hard_equal(points, PILLAR, 32, 12000)
+    stats = assert_hard_equal(kernels, points, PILLAR, 32, 12000)
     assert stats.num_points == 20000
     assert stats.num_out_of_range > 0
 
 
-def test_hard_matches_reference_with_clustered_points_and_small_voxels():
+def test_hard_matches_reference_with_clustered_points_and_small_voxels(kernels):
     rng = np.random.default_rng(1)
     centres = rng.uniform([5, -10, -2], [30, 10, 0], size=(50, 3)).astype(np.float32)
     xyz = centres[rng.integers(0, 50, 8000)] + rng.normal(0, 0.15, (8000, 3)).astype(np.float32)
     points = np.concatenate([xyz, rng.random((8000, 1), dtype=np.float32)], axis=1).astype(np.float32)
-    stats = assert_hard_equal(points, KITTI["voxel_size"], 5, 12000)
+    stats = assert_hard_equal(kernels, points, KITTI["voxel_size"], 5, 12000)
     assert stats.num_point_overflow > 0
 
 
-def test_hard_keeps_first_max_voxels_in_order_of_first_appearance():
+def test_hard_keeps_first_max_voxels_in_order_of_first_appearance(kernels):
     rng = np.random.default_rng(2)
     points = random_cloud(rng, 5000, spill=0.0)
-    stats = assert_hard_equal(points, PILLAR, 4, 300)
+    stats = assert_hard_equal(kernels, points, PILLAR, 4, 300)
     assert stats.num_voxels_dropped > 0 and stats.num_voxel_overflow > 0
     kept = 5000 - stats.num_out_of_range - stats.num_voxel_overflow - stats.num_point_overflow
-    _, _, num, _ = vk.voxelize_hard(points, PILLAR, PC_RANGE, 4, 300)
+    _, _, num, _ = kernels.voxelize_hard(points, PILLAR, PC_RANGE, 4, 300)
     assert num.sum() == kept
 
 
-def test_hard_of_empty_cloud_is_empty():
-    voxels, coors, num, stats = vk.voxelize_hard(np.zeros((0, 4), np.float32), PILLAR, PC_RANGE, 32, 100)
+def test_hard_of_empty_cloud_is_empty(kernels):
+    voxels, coors, num, stats = kernels.voxelize_hard(np.zeros((0, 4), np.float32), PILLAR, PC_RANGE, 32, 100)
     assert voxels.shape == (0, 32, 4) and coors.shape == (0, 4) and num.shape == (0,)
     assert stats.num_points == 0
 
 
-def test_hard_of_one_point():
+def test_hard_of_one_point(kernels):
     point = np.array([[10.05, 0.05, 0.0, 0.5]], np.float32)
-    voxels, coors, num, _ = vk.voxelize_hard(point, PILLAR, PC_RANGE, 32, 100)
+    voxels, coors, num, _ = kernels.voxelize_hard(point, PILLAR, PC_RANGE, 32, 100)
     np.testing.assert_array_equal(coors, [[0, 100, 400, 0]])
     np.testing.assert_array_equal(num, [1])
     np.testing.assert_array_equal(voxels[0, 0], point[0])
     assert not voxels[0, 1:].any()
 
 
-def test_hard_all_points_in_one_voxel_keeps_the_first_max_points():
+def test_hard_all_points_in_one_voxel_keeps_the_first_max_points(kernels):
     rng = np.random.default_rng(3)
     points = np.tile(np.array([[20.01, 1.01, 0.5, 0.0]], np.float32), (100, 1))
     points[:, 3] = rng.random(100, dtype=np.float32)
-    voxels, coors, num, stats = vk.voxelize_hard(points, PILLAR, PC_RANGE, 32, 100)
+    voxels, coors, num, stats = kernels.voxelize_hard(points, PILLAR, PC_RANGE, 32, 100)
     assert coors.shape == (1, 4) and num[0] == 32
     np.testing.assert_array_equal(voxels[0], points[:32])
     assert stats.num_point_overflow == 68
 
 
-def test_hard_points_on_range_borders_follow_floor_rule():
+def test_hard_points_on_range_borders_follow_floor_rule(kernels):
     lo, hi = PC_RANGE[:3], PC_RANGE[3:]
     points = np.array(
         [
@@ -147,18 +146,18 @@ def test_hard_points_on_range_borders_follow_floor_rule():
         ],
         np.float32,
     )
-    stats = assert_hard_equal(points, KITTI["voxel_size"], 8, 100)
+    stats = assert_hard_equal(kernels, points, KITTI["voxel_size"], 8, 100)
     assert stats.num_out_of_range == 4
 
 
-def test_hard_drops_and_counts_nan_and_inf_rows():
+def test_hard_drops_and_counts_nan_and_inf_rows(kernels):
     rng = np.random.default_rng(4)
     points = random_cloud(rng, 2000, spill=0.0)
     points[::7, 0] = np.nan
     points[3::11, 2] = np.inf
     points[5::13, 3] = -np.inf  # a non-finite intensity drops the point too
     bad = ~np.isfinite(points).all(axis=1)
-    voxels, coors, num, stats = vk.voxelize_hard(points, PILLAR, PC_RANGE, 32, 12000)
+    voxels, coors, num, stats = kernels.voxelize_hard(points, PILLAR, PC_RANGE, 32, 12000)
     assert stats.num_nonfinite == bad.sum()
     assert np.isfinite(voxels).all()
     ref = reference_hard(points[~bad], PILLAR, PC_RANGE, 32, 12000)
@@ -166,17 +165,17 @@ def test_hard_drops_and_counts_nan_and_inf_rows():
     np.testing.assert_array_equal(voxels, ref[0])
 
 
-def test_hard_writes_the_batch_index():
+def test_hard_writes_the_batch_index(kernels):
     points = np.array([[1.0, 1.0, 1.0, 0.0]], np.float32)
-    _, coors, _, _ = vk.voxelize_hard(points, PILLAR, PC_RANGE, 4, 4, batch_index=3)
+    _, coors, _, _ = kernels.voxelize_hard(points, PILLAR, PC_RANGE, 4, 4, batch_index=3)
     assert coors[0, 0] == 3
 
 
-def test_dynamic_matches_reference_means_exactly():
+def test_dynamic_matches_reference_means_exactly(kernels):
     rng = np.random.default_rng(5)
     points = random_cloud(rng, 30000)
     points[::101, 1] = np.nan
-    features, coors, num, stats = vk.voxelize_dynamic(points, [0.8, 0.8, 0.4], PC_RANGE)
+    features, coors, num, stats = kernels.voxelize_dynamic(points, [0.8, 0.8, 0.4], PC_RANGE)
     ref_features, ref_coors, ref_num = reference_dynamic(points, [0.8, 0.8, 0.4], PC_RANGE)
     np.testing.assert_array_equal(coors, ref_coors)
     np.testing.assert_array_equal(num, ref_num)
@@ -185,11 +184,11 @@ def test_dynamic_matches_reference_means_exactly():
     assert num.sum() == stats.num_points - stats.num_nonfinite - stats.num_out_of_range
 
 
-def test_dynamic_of_empty_and_single_voxel_clouds():
-    features, coors, num, _ = vk.voxelize_dynamic(np.zeros((0, 4), np.float32), PILLAR, PC_RANGE)
+def test_dynamic_of_empty_and_single_voxel_clouds(kernels):
+    features, coors, num, _ = kernels.voxelize_dynamic(np.zeros((0, 4), np.float32), PILLAR, PC_RANGE)
     assert features.shape == (0, 4) and coors.shape == (0, 4) and num.shape == (0,)
     points = np.array([[1.01, 2.01, 0.1, 1.0], [1.02, 2.02, 0.2, 3.0]], np.float32)
-    features, coors, num, _ = vk.voxelize_dynamic(points, PILLAR, PC_RANGE)
+    features, coors, num, _ = kernels.voxelize_dynamic(points, PILLAR, PC_RANGE)
     np.testing.assert_array_equal(num, [2])
     np.testing.assert_array_equal(coors, [[0, 0, 420, 10]])
     np.testing.assert_array_equal(features[0], (points[0] + points[1]) / np.float32(2))
@@ -208,7 +207,7 @@ def test_dynamic_of_empty_and_single_voxel_clouds():
         ({"max_voxels": -1}, "max_voxels"),
     ],
 )
-def test_hard_rejects_bad_arguments_by_name(kwargs, name):
+def test_hard_rejects_bad_arguments_by_name(kernels, kwargs, name):
     args = {
         "points": np.zeros((4, 4), np.float32),
         "voxel_size": PILLAR,
@@ -218,4 +217,4 @@ def test_hard_rejects_bad_arguments_by_name(kwargs, name):
     }
     args.update(kwargs)
     with pytest.raises(ValueError, match=f"^{name}:"):
-        vk.voxelize_hard(**args)
+        kernels.voxelize_hard(**args)
