@@ -91,6 +91,7 @@ SCHEMA = Section({
     "preset": Scalar(str, PRESETS),
     "class_names": Vector(str, min_length=1),
     "kernels_backend": Scalar(str, ("host", "sycl", "auto")),
+    "kernels_device": Scalar(str),
     "seed": _I,
     "dataset_root": Scalar(str),
     "dataset_kitti_root": Scalar(str),
