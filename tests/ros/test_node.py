@@ -48,15 +48,6 @@ K = np.array([[200.0, 0.0, 32.0], [0.0, 200.0, 16.0], [0.0, 0.0, 1.0]])
 IMAGE_W, IMAGE_H = 64, 32
 
 
-@pytest.fixture(scope="module", autouse=True)
-def isolated_dds():
-    """This test process on its own ROS domain, discovery kept on localhost."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("ROS_DOMAIN_ID", str(DOMAIN_ID))
-        mp.setenv("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
-        mp.delenv("ROS_STATIC_PEERS", raising=False)
-        yield
-
 
 @pytest.fixture(scope="module")
 def context():

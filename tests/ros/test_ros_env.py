@@ -30,15 +30,6 @@ CLI_TIMEOUT_S = 60
 SPIN_TIMEOUT_S = 20.0
 
 
-@pytest.fixture(scope="module", autouse=True)
-def isolated_dds():
-    """Puts this test process on its own ROS domain, with discovery kept on localhost."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("ROS_DOMAIN_ID", str(DOMAIN_ID))
-        mp.setenv("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
-        mp.delenv("ROS_STATIC_PEERS", raising=False)
-        yield
-
 
 @pytest.fixture
 def context():
