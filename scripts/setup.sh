@@ -64,7 +64,7 @@ install_python_deps() {
 build_kernels() {
     # The DPC++ runtime + kernel compiler + OpenCL CPU device (design.md §4): the sycl backend compiles
     # the same kernel bodies at run time; V2X_KERNELS_SYCL_RTC=on makes a missing wheel a build error.
-    "${PIP[@]}" install -c constraints.txt intel-sycl-rt intel-cmplr-lib-ur intel-opencl-rt
+    "${PIP[@]}" install -c constraints.txt scikit-build-core pybind11 intel-sycl-rt intel-cmplr-lib-ur intel-opencl-rt
     "${PIP[@]}" install -c constraints.txt --no-build-isolation -C cmake.define.V2X_KERNELS_SYCL_RTC=on ./kernels
 }
 
