@@ -16,13 +16,21 @@ from rich.progress import (
 
 
 @contextmanager
-def progress_bar(description: str, total: int, console: Console | None = None) -> Iterator[Callable[[int], None]]:
-    """Show a bar with count, elapsed time and ETA; yield `advance(n=1)` for the worker to call."""
+def progress_bar(description: str, total: int, console: Console | None = None) -> Iterator[Callable[..., None]]:
+    """Show a bar with count, elapsed time and ETA; yield `advance(n=1, info=None)` for the worker to
+    call (info: a short text shown after the ETA, e.g. the current loss terms)."""
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn())
+               TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), TextColumn("{task.fields[info]}"))
     with Progress(*columns, console=console or Console(stderr=True), transient=False) as progress:
-        task = progress.add_task(description, total=total)
-        yield lambda n=1: progress.advance(task, n)
+        task = progress.add_task(description, total=total, info="")
+
+        def advance(n: int = 1, info: str | None = None) -> None:
+            if info is None:
+                progress.advance(task, n)
+            else:
+                progress.update(task, advance=n, info=info)
+
+        yield advance
 
 
 ProgressFactory = Callable[[str, int], AbstractContextManager]

@@ -107,6 +107,12 @@ def build_model(config: Mapping[str, Any]) -> BEVFusion:
     return BEVFusion(encoders, fuser, decoder, nn.ModuleDict({"object": head}), camera_level)
 
 
+def config_section(cls: type, value: Any, path: str) -> Any:
+    """The dataclass `cls` from a free-form config mapping (the `data` / `train` sections), checked as
+    the model section is: an unknown, missing or mistyped key is a ConfigError naming its full path."""
+    return _convert(value, cls, path, {})
+
+
 def _geometry_values(config: Mapping[str, Any]) -> dict[type, dict[str, Any]]:
     """Constructor arguments derived from the preset, per class."""
     geo, post = config["geometry"], config["postprocess"]

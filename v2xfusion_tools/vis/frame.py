@@ -31,6 +31,7 @@ BEV_BACKGROUND = (16, 18, 24)
 BEV_GRID = (52, 56, 66)
 BEV_RING = (70, 76, 90)
 BEV_RANGE = (235, 235, 235)
+GROUND_TRUTH = (255, 255, 255)   # ground-truth footprints under predictions in the BEV picture
 GRID_STEP = 10.0                 # metres between grid lines and between range rings
 HEIGHT_SPAN = 2.5                # metres above the ground that the height colours cover
 # Colour map for heights / intensities: dark blue -> cyan -> green -> yellow -> red.
@@ -86,12 +87,14 @@ def draw_camera(image: np.ndarray, boxes: np.ndarray, labels: np.ndarray, lidar2
 
 def draw_bev(points: np.ndarray, boxes: np.ndarray, labels: np.ndarray, pc_range: Sequence[float],
              class_names: Sequence[str], scores: np.ndarray | None = None, colour_by: str = "height",
-             pixels_per_metre: float = 10.0, margin: float = 4.0) -> Image.Image:
+             pixels_per_metre: float = 10.0, margin: float = 4.0,
+             ground_truth: np.ndarray | None = None) -> Image.Image:
     """The bird's-eye picture of points (N, >=4) and boxes (M, 7) over pc_range [x0, y0, z0, x1, y1, z1].
 
     colour_by: 'height' (height above the ground, taken as the cloud's 2nd-percentile z, over
     HEIGHT_SPAN metres) or 'intensity' (column 3 over its 1st-99th percentile, so 0-1 and 0-255 clouds
-    both show). margin: metres drawn around pc_range.
+    both show). margin: metres drawn around pc_range. ground_truth: (K, 7) boxes drawn first as white
+    footprints, so that predicted boxes (class colours) read against them.
     """
     if colour_by not in ("height", "intensity"):
         raise V2XError(f"colour_by must be 'height' or 'intensity', got {colour_by!r}")
@@ -122,6 +125,10 @@ def draw_bev(points: np.ndarray, boxes: np.ndarray, labels: np.ndarray, pc_range
     u, v = to_pixel(np.array([x0, x0, x1, x1]), np.array([y0, y1, y1, y0]))
     draw.polygon(list(zip(u.tolist(), v.tolist())), outline=BEV_RANGE, width=2)
     line = max(2, round(scale / 5))
+    if ground_truth is not None:
+        for corners in box_ops.box_corners(ground_truth):
+            u, v = to_pixel(corners[:4, 0], corners[:4, 1])
+            draw.polygon(list(zip(u.tolist(), v.tolist())), outline=GROUND_TRUTH, width=line + 2)
     for index, corners in enumerate(box_ops.box_corners(boxes)):
         colour = class_colour(labels[index])
         u, v = to_pixel(corners[:4, 0], corners[:4, 1])

@@ -80,13 +80,15 @@ class LSSTransform(nn.Module):
     def geometry(self, camera2lidar: Tensor, intrinsics: Tensor, img_aug_matrix: Tensor,
                  lidar_aug_matrix: Tensor, ground_plane: Tensor | None = None) -> Tensor:
         """LiDAR-frame frustum points (B, D, fH, fW, 3); matrices (B, 4, 4), ground_plane (B, 4)."""
-        if self.depth_mode == "depth":
-            return frustum_points_depth(self.pixels, self.bins, camera2lidar, intrinsics, img_aug_matrix,
-                                        lidar_aug_matrix)
-        if ground_plane is None:
+        if self.depth_mode == "height" and ground_plane is None:
             raise ValueError("ground_plane: depth_mode 'height' needs the ground plane (B, 4) of each frame")
-        return frustum_points_height(self.pixels, self.bins, camera2lidar, intrinsics, img_aug_matrix,
-                                     lidar_aug_matrix, ground_plane)
+        # float32 under AMP too (BEVFusion's force_fp32): float16 would put points centimetres off at 80 m
+        with torch.autocast(camera2lidar.device.type, enabled=False):
+            if self.depth_mode == "depth":
+                return frustum_points_depth(self.pixels, self.bins, camera2lidar, intrinsics, img_aug_matrix,
+                                            lidar_aug_matrix)
+            return frustum_points_height(self.pixels, self.bins, camera2lidar, intrinsics, img_aug_matrix,
+                                         lidar_aug_matrix, ground_plane)
 
     def prepare_bevpool_v2(self, geom: Tensor) -> BevPoolV2Geometry:
         """The ranks / intervals of `bev_pool_v2` for frustum points geom (B, D, fH, fW, 3)."""
@@ -95,10 +97,13 @@ class LSSTransform(nn.Module):
     def pool(self, depth: Tensor, feat: Tensor, geom: Tensor) -> Tensor:
         """Splat and downsample: depth (B, D, fH, fW), feat (B, fH, fW, C), geom (B, D, fH, fW, 3)
         -> (B, bev_channels, nx / downsample, ny / downsample)."""
-        if self.use_bevpool == "bevpoolv2":
-            bev = bev_pool_v2(depth, feat, self.prepare_bevpool_v2(geom))
-        else:
-            bev = bev_pool_v1(depth, feat, geom, self.grid)
+        # float32 under AMP too (BEVFusion's force_fp32): a BEV cell sums many frustum points
+        with torch.autocast(depth.device.type, enabled=False):
+            depth, feat, geom = depth.float(), feat.float(), geom.float()
+            if self.use_bevpool == "bevpoolv2":
+                bev = bev_pool_v2(depth, feat, self.prepare_bevpool_v2(geom))
+            else:
+                bev = bev_pool_v1(depth, feat, geom, self.grid)
         return self.downsample(bev)
 
     def forward(self, x: Tensor, geom: Tensor) -> Tensor:

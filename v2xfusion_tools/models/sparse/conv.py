@@ -33,6 +33,7 @@ class _GatherGemmScatter(torch.autograd.Function):
     """
 
     @staticmethod
+    @torch.amp.custom_fwd(device_type="cuda", cast_inputs=torch.float32)   # float32 under CUDA AMP
     def forward(ctx, features: Tensor, weight: Tensor, in_rows: list[Tensor], out_rows: list[Tensor],
                 num_out: int) -> Tensor:
         kernels = _kernels(weight)
@@ -45,6 +46,7 @@ class _GatherGemmScatter(torch.autograd.Function):
         return out
 
     @staticmethod
+    @torch.amp.custom_bwd(device_type="cuda")
     def backward(ctx, grad_out: Tensor):
         features, weight = ctx.saved_tensors
         in_rows, out_rows = ctx.pairs
