@@ -18,6 +18,11 @@ import openvino as ov
 from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters
 from nncf.quantization.range_estimator import RangeEstimatorParametersSet
 
+# The last convolution of every CenterHead branch (heatmap, reg, height, dim, rot, vel): its outputs are
+# the decoded numbers themselves, and 8-bit box sizes / offsets move boxes out of a 0.7 IoU match
+# (measured on the quick-trained KITTI model: 11% of FP32 boxes matched with them quantized, 77%
+# without; see the quantization report).
+HEAD_OUTPUT_CONVS = r".*task_heads\.\d+/[a-z]+/[a-z]+\.\d+/Conv.*"
 PRESETS = {"performance": nncf.QuantizationPreset.PERFORMANCE, "mixed": nncf.QuantizationPreset.MIXED}
 ACTIVATION_RANGES = ("minmax", "histogram")
 

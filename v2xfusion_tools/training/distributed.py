@@ -80,11 +80,3 @@ def mean_over_processes(values: dict[str, float], context: ProcessContext) -> di
     dist.all_reduce(tensor)
     return {name: float(value) / context.world_size for name, value in zip(names, tensor.tolist())}
 
-
-def broadcast_flag(flag: bool, context: ProcessContext) -> bool:
-    """The main process's flag, on every process (e.g. a stop decision)."""
-    if not context.distributed:
-        return flag
-    tensor = torch.tensor([1 if flag else 0], device=context.device if context.device.type == "cuda" else "cpu")
-    dist.broadcast(tensor, src=0)
-    return bool(tensor.item())
