@@ -32,9 +32,16 @@ def _node(context):
     preset = LaunchConfiguration("preset").perform(context)
     params_file = PathJoinSubstitution([FindPackageShare(PACKAGE), "configs", "ros", f"{preset}.param.yaml"])
     overrides = {name: LaunchConfiguration(name).perform(context) for name in OVERRIDES}
+    parameters = {name: value for name, value in overrides.items() if value}
+    reliability = LaunchConfiguration("input_reliability").perform(context)
+    if reliability:
+        # rclpy's standard QoS override parameters, keyed by the remapped (resolved) topic names
+        for argument in TOPICS:
+            topic = LaunchConfiguration(argument).perform(context)
+            parameters[f"qos_overrides.{topic}.subscription.reliability"] = reliability
     return [Node(
         package=PACKAGE, executable="v2xfusion_node", name="v2xfusion", output="screen",
-        parameters=[params_file, {name: value for name, value in overrides.items() if value}],
+        parameters=[params_file, parameters],
         remappings=[(private, LaunchConfiguration(argument)) for argument, (private, _, _) in TOPICS.items()],
     )]
 
@@ -44,6 +51,10 @@ def generate_launch_description() -> LaunchDescription:
                                        description="data set preset: picks configs/ros/<preset>.param.yaml")]
     arguments += [DeclareLaunchArgument(name, default_value="", description=description, choices=choices)
                   for name, (description, choices) in OVERRIDES.items()]
+    arguments.append(DeclareLaunchArgument(
+        "input_reliability", default_value="", choices=["", "best_effort", "reliable"],
+        description="QoS reliability of the three input subscriptions; empty: sensor-data QoS (best effort). "
+                    "reliable for bag replay and publishers of large messages that offer it"))
     arguments += [DeclareLaunchArgument(name, default_value=default, description=f"{description} topic")
                   for name, (_, default, description) in TOPICS.items()]
     return LaunchDescription([*arguments, OpaqueFunction(function=_node)])

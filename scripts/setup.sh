@@ -68,6 +68,11 @@ build_kernels() {
     "${PIP[@]}" install -c constraints.txt --no-build-isolation -C cmake.define.V2X_KERNELS_SYCL_RTC=on ./kernels
 }
 
+build_ov_extension() {
+    # The OpenVINO custom ops of Pipeline B's unified model, built against the openvino wheel's headers.
+    "${PIP[@]}" install -c constraints.txt --no-build-isolation ./ov_extension
+}
+
 build_ros() {
     bash "$ROOT/ros2_ws/build.sh" "$VENV"
 }
@@ -80,6 +85,9 @@ step venv "create .venv with $("$PYTHON" --version 2>&1)" "$("$PYTHON" -c 'impor
 step deps "install pinned Python dependencies + this project (editable)" "$(inputs_hash constraints.txt setup.py setup.cfg pyproject.toml)" install_python_deps
 if [ -f kernels/pyproject.toml ]; then
     step kernels "build the C++ kernels (v2xfusion_kernels: host OpenMP build + run-time SYCL backend)" "$(inputs_hash constraints.txt kernels)" build_kernels
+fi
+if [ -f ov_extension/pyproject.toml ]; then
+    step ovext "build the OpenVINO extension (v2xfusion_ov_extension: BevPoolV2, SparseConvolution, SparseToDense)" "$(inputs_hash constraints.txt ov_extension kernels/src)" build_ov_extension
 fi
 if [ -f ros2_ws/build.sh ]; then
     # build.sh keeps its own per-step stamps; it is cheap to call when nothing changed.

@@ -29,6 +29,7 @@ from rclpy.executors import ExternalShutdownException
 from rclpy.logging import get_logger
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
+from rclpy.qos_overriding_options import QoSOverridingOptions
 from rclpy.time import Time
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from std_msgs.msg import Header
@@ -265,11 +266,11 @@ def _rigid(value: Any, where: str) -> np.ndarray:
 # ---- pipeline factory --------------------------------------------------------------------------
 
 def make_pipeline(params: NodeParams) -> Pipeline:
-    """Build the runtime pipeline of `params.artifacts_dir`.
+    """Build the runtime pipeline (PipelineA / PipelineB) of `params.artifacts_dir`.
 
-    The OpenVINO runtime pipelines (PipelineA / PipelineB) are not part of this build yet, so every
-    call raises PipelineUnavailable naming the folder and what is missing or unsupported; the node then
-    keeps running and publishes diagnostics only.
+    Raises PipelineUnavailable naming the folder and what is missing or does not fit (no manifest, a
+    manifest of another preset or pipeline, a missing model file, a bad option); the node then keeps
+    running and publishes diagnostics only.
     """
     folder = params.artifacts_dir
     if not folder.is_dir():
@@ -277,9 +278,21 @@ def make_pipeline(params: NodeParams) -> Pipeline:
                                   f"artifacts/{params.preset}/{params.pipeline} first)")
     if not (folder / MANIFEST).is_file():
         raise PipelineUnavailable(f"parameter 'artifacts_dir' {folder}: no {MANIFEST}, not an artifact folder")
-    raise PipelineUnavailable(f"parameter 'artifacts_dir' {folder}: pipeline {params.pipeline} "
-                              f"({params.precision}, {params.device}) is unsupported: this build of "
-                              f"v2xfusion_perception has no OpenVINO runtime pipelines")
+    # The runtime pulls in OpenVINO and the kernels: imported here so that parameter checks stay light.
+    from v2xfusion_perception.pipeline_options import PipelineOptions
+    from v2xfusion_perception.pipelines import open_pipeline
+
+    stages = params.int8_stages if params.precision == "int8" and params.pipeline == "A" else ()
+    if params.precision == "int8" and params.pipeline == "A" and not stages:
+        raise PipelineUnavailable("parameters 'int8.*': precision int8 with every stage false; set at least one "
+                                  "of " + ", ".join(f"'int8.{s}'" for s in INT8_STAGES) + " (or precision fp32)")
+    try:
+        options = PipelineOptions(device=params.device, precision=params.precision, int8_stages=stages,
+                                  score_threshold=params.score_threshold)
+        return open_pipeline(folder, options, preset=params.preset, pipeline=params.pipeline)
+    except V2XError as exc:
+        raise PipelineUnavailable(f"parameter 'artifacts_dir' {folder}: pipeline {params.pipeline} "
+                                  f"({params.precision}, {params.device}) cannot start: {exc}") from exc
 
 
 # ---- the node ----------------------------------------------------------------------------------
@@ -340,9 +353,16 @@ class V2XFusionNode(Node):
         self._objects_pub = self.create_publisher(Detection3DArray, "~/output/objects", 10)
         self._markers_pub = self.create_publisher(MarkerArray, "~/output/markers", 10)
         self._diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
-        self.create_subscription(Image, "~/input/image", self._on_image, qos_profile_sensor_data)
-        self.create_subscription(CameraInfo, "~/input/camera_info", self._on_camera_info, qos_profile_sensor_data)
-        self.create_subscription(PointCloud2, "~/input/pointcloud", self._on_cloud, qos_profile_sensor_data)
+        # Sensor-data QoS (best effort), overridable per topic with the standard parameters
+        # qos_overrides.<topic>.subscription.reliability etc. (the launch file's input_reliability):
+        # best effort loses megabyte images and clouds whenever the transport drops one fragment.
+        overridable = QoSOverridingOptions.with_default_policies()
+        self.create_subscription(Image, "~/input/image", self._on_image, qos_profile_sensor_data,
+                                 qos_overriding_options=overridable)
+        self.create_subscription(CameraInfo, "~/input/camera_info", self._on_camera_info, qos_profile_sensor_data,
+                                 qos_overriding_options=overridable)
+        self.create_subscription(PointCloud2, "~/input/pointcloud", self._on_cloud, qos_profile_sensor_data,
+                                 qos_overriding_options=overridable)
         self.create_timer(self.params.diagnostics_period, self._publish_diagnostics)
 
         p = self.params

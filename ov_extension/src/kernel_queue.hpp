@@ -13,9 +13,10 @@
 namespace v2x_ov {
 
 // One in-order queue for the library (the kernels' host backend runs submissions synchronously).
+// Never destroyed, like the rulebook cache that frees through it: no exit-time destructor ordering.
 inline sycl::queue& kernel_queue() {
-  static sycl::queue q = v2x::make_queue();
-  return q;
+  static auto* q = new sycl::queue(v2x::make_queue());
+  return *q;
 }
 
 // Domain of the custom ONNX nodes and IR version string of the ops (v2xfusion_tools/export/custom_ops.py).

@@ -26,9 +26,11 @@ struct CachedRulebook {
 };
 
 std::mutex cache_mutex;
+// Never destroyed: its rulebooks free their buffers through kernel_queue(), and static destructors at
+// process exit would run in an order that may have destroyed the queue first.
 std::unordered_map<std::string, CachedRulebook>& rulebook_cache() {
-  static std::unordered_map<std::string, CachedRulebook> cache;
-  return cache;
+  static auto* cache = new std::unordered_map<std::string, CachedRulebook>();
+  return *cache;
 }
 
 bool same_geometry(const v2x::ConvGeometry& a, const v2x::ConvGeometry& b) {

@@ -82,7 +82,7 @@ def kitti_calib(path: Path) -> dict:
     r0, tr = pad.copy(), pad.copy()
     r0[:3, :3] = values["R0_rect"].reshape(3, 3)
     tr[:3, :] = values["Tr_velo_to_cam"].reshape(3, 4)
-    return {"P2": values["P2"].reshape(3, 4), "lidar2img": values["P2"].reshape(3, 4) @ r0 @ tr}
+    return {"P2": values["P2"].reshape(3, 4), "lidar2cam": r0 @ tr, "lidar2img": values["P2"].reshape(3, 4) @ r0 @ tr}
 
 
 @pytest.mark.parametrize("storage", ["mcap", "sqlite3"])
@@ -115,10 +115,13 @@ def test_kitti_bag_holds_every_frame_at_10_hz(data_sets, tmp_path, storage):
         calib = kitti_calib(training / "calib" / f"{frame}.txt")
         np.testing.assert_array_equal(info[2].k.reshape(3, 3), calib["P2"][:, :3])
         assert (info[2].width, info[2].height) == (pixels.shape[1], pixels.shape[0])
-    # intrinsics and the transform give back the data set's projection P2 @ R0_rect @ Tr_velo_to_cam
+    # the transform is the training data's lidar2cam = R0_rect @ Tr_velo_to_cam, and P (P2 itself) with it
+    # gives back the data set's projection P2 @ R0_rect @ Tr_velo_to_cam
     lidar2cam = lidar2cam_from_tf(by_topic["/tf_static"][0][2])
-    projection = by_topic["/camera/camera_info"][0][2].k.reshape(3, 3) @ lidar2cam[:3, :]
-    np.testing.assert_allclose(projection, calib["lidar2img"], rtol=1e-9, atol=1e-6)
+    np.testing.assert_allclose(lidar2cam, calib["lidar2cam"], rtol=1e-9, atol=1e-9)
+    camera_info = by_topic["/camera/camera_info"][0][2]
+    np.testing.assert_allclose(camera_info.p.reshape(3, 4), calib["P2"], rtol=1e-9, atol=1e-6)
+    np.testing.assert_allclose(camera_info.p.reshape(3, 4) @ lidar2cam, calib["lidar2img"], rtol=1e-9, atol=1e-6)
 
 
 def test_dair_bag_keeps_the_data_sets_timestamps_and_intensity_scale(data_sets, tmp_path):

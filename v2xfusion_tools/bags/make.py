@@ -8,9 +8,12 @@ at 10 Hz and triggers the cameras). The LiDAR -> camera transform goes on /tf_st
 frame period before the first frame (a robot's static transforms precede its sensor data) and again
 whenever the calibration changes.
 
-The camera frame is the one in which the data set's projection is exactly K [I | 0]: for KITTI,
-whose P2 carries a fourth column (camera 2 sits beside the rectified camera 0), that column is moved
-into the extrinsic, so K and the transform give back `lidar2img = P2 @ R0_rect @ Tr_velo_to_cam`.
+The calibration is the one the training data uses (design.md §6, guide §2.2.2), so that the node sees
+what the model was trained with and detects what `v2xfusion run` detects on the files: the transform
+is `lidar2cam` (KITTI: R0_rect @ Tr_velo_to_cam) and CameraInfo.K the 3x3 intrinsics (KITTI: P2's left
+3x3). CameraInfo.P is the data set's full projection: for KITTI it keeps P2's fourth column (camera 2
+sits beside the rectified camera 0), as ROS does for a camera of a rectified stereo pair, so
+`P @ lidar2cam == lidar2img` exactly.
 """
 from __future__ import annotations
 
@@ -96,14 +99,12 @@ def frame_times(dataset: RawDataset, frame_rate: float = KITTI_FRAME_RATE_HZ,
             for i, frame_id in enumerate(dataset.frame_ids)]
 
 
-def camera_calibration(intrinsics: np.ndarray, lidar2img: np.ndarray) -> np.ndarray:
-    """The (4, 4) LiDAR -> camera transform for which K [I | 0] @ it == lidar2img (module docstring).
+def camera_projection(lidar2cam: np.ndarray, lidar2img: np.ndarray) -> np.ndarray:
+    """The (3, 4) projection P with P @ lidar2cam == lidar2img (module docstring).
 
-    intrinsics: (3, 3); lidar2img: (4, 4) or (3, 4) LiDAR -> pixels.
+    lidar2cam: (4, 4) rigid LiDAR -> camera; lidar2img: (4, 4) or (3, 4) LiDAR -> pixels.
     """
-    lidar2cam = np.eye(4)
-    lidar2cam[:3, :] = np.linalg.solve(np.asarray(intrinsics, np.float64), np.asarray(lidar2img, np.float64)[:3, :])
-    return lidar2cam
+    return np.asarray(lidar2img, np.float64)[:3, :] @ np.linalg.inv(np.asarray(lidar2cam, np.float64))
 
 
 def quaternion_from_matrix(rotation: np.ndarray) -> tuple[float, float, float, float]:
@@ -198,7 +199,7 @@ def _frame_messages(typestore, dataset: RawDataset, frame: FrameTimes) -> dict:
             pixels = np.asarray(picture.convert("RGB"))
     except (OSError, ValueError) as exc:
         raise DatasetError(f"{raw.image_path}: cannot read the image ({exc})") from None
-    lidar2cam = camera_calibration(raw.intrinsics, raw.lidar2img)
+    lidar2cam = np.asarray(raw.lidar2cam, np.float64)
     height, width = pixels.shape[:2]
     types = typestore.types
     image_header = _header(types, frame.image_ns, CAMERA_FRAME)
@@ -206,7 +207,7 @@ def _frame_messages(typestore, dataset: RawDataset, frame: FrameTimes) -> dict:
         header=image_header, height=height, width=width,
         distortion_model="plumb_bob" if len(distortion) == 5 else "rational_polynomial",
         d=np.asarray(distortion, np.float64), k=np.asarray(raw.intrinsics, np.float64).reshape(-1),
-        r=np.eye(3).reshape(-1), p=np.hstack([raw.intrinsics, np.zeros((3, 1))]).reshape(-1),
+        r=np.eye(3).reshape(-1), p=camera_projection(lidar2cam, raw.lidar2img).reshape(-1),
         binning_x=0, binning_y=0,
         roi=types["sensor_msgs/msg/RegionOfInterest"](x_offset=0, y_offset=0, height=0, width=0, do_rectify=False))
     image = types["sensor_msgs/msg/Image"](

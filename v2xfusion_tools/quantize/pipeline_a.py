@@ -27,7 +27,7 @@ from v2xfusion_tools.models.camera.bev_pool import bev_pool_v2
 from v2xfusion_tools.progress import ProgressFactory, stage
 from v2xfusion_tools.quantize.agreement import Agreement, agreement
 from v2xfusion_tools.quantize.detections import FrameBoxes, HeadDecoder
-from v2xfusion_tools.quantize.ptq import HEAD_OUTPUT_CONVS, PtqSettings, quantize_model
+from v2xfusion_tools.quantize.ptq import FUSER_INPUT_CONV, HEAD_TASK_BRANCHES, PtqSettings, quantize_model
 
 # A stage runner: {input name: array} -> outputs in the stage's output order.
 Runner = Callable[[Mapping[str, np.ndarray]], list[np.ndarray]]
@@ -36,13 +36,13 @@ Runner = Callable[[Mapping[str, np.ndarray]], list[np.ndarray]]
 # IoU 0.7 with only that stage INT8): the PFE's input mixes absolute coordinates (tens of metres) with
 # centimetre offsets, and its INT8 version, even with the point decoration in float and only the PFN
 # MatMul quantized, matched 88% of the boxes: the PFE (a 9 -> 64 MatMul per point, a few ms) stays
-# floating point in the INT8 set. The head's output convolutions stay float (ptq.HEAD_OUTPUT_CONVS).
-PFE_DECORATION_TYPES = ("Subtract", "Add", "Multiply", "Divide", "ReduceSum", "Clamp", "Concat")
+# floating point in the INT8 set (its <stem>_int8.xml holds no quantizer). The fuser's input convolution and the head's task branches stay
+# float (ptq.FUSER_INPUT_CONV, ptq.HEAD_TASK_BRANCHES).
 DEFAULT_SETTINGS = {
     "camera.backbone": PtqSettings(),
     "lidar_pfe": PtqSettings(keep_float=True),
-    "fuser": PtqSettings(),
-    "head": PtqSettings(ignored_patterns=(HEAD_OUTPUT_CONVS,)),
+    "fuser": PtqSettings(ignored_patterns=(FUSER_INPUT_CONV,)),
+    "head": PtqSettings(ignored_patterns=(HEAD_TASK_BRANCHES,)),
 }
 
 

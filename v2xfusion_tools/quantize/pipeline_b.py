@@ -29,13 +29,14 @@ from v2xfusion_tools.models.lidar.voxelize import voxelize_dynamic
 from v2xfusion_tools.progress import ProgressFactory, stage
 from v2xfusion_tools.quantize.agreement import Agreement, agreement
 from v2xfusion_tools.quantize.detections import FrameBoxes, HeadDecoder
-from v2xfusion_tools.quantize.ptq import HEAD_OUTPUT_CONVS, PtqSettings, quantize_model
+from v2xfusion_tools.quantize.ptq import FUSER_INPUT_CONV, HEAD_TASK_BRANCHES, PtqSettings, quantize_model
 
 STAGE = "unified"
 INDEX_FILE = "index.json"
-# the guide's recommended preset and range (§5.2.6); the head's output convolutions stay float as in
-# Pipeline A (ptq.HEAD_OUTPUT_CONVS)
-DEFAULT_SETTINGS = PtqSettings(preset="mixed", activation_range="histogram", ignored_patterns=(HEAD_OUTPUT_CONVS,))
+# the guide's recommended preset and range (§5.2.6); the fuser's input convolution and the head's task
+# branches stay float as in Pipeline A (ptq.py)
+DEFAULT_SETTINGS = PtqSettings(preset="mixed", activation_range="histogram",
+                               ignored_patterns=(FUSER_INPUT_CONV, HEAD_TASK_BRANCHES))
 
 
 @dataclass(frozen=True)

@@ -194,16 +194,18 @@ class _Run:
         self.model.train()
         loader = make_loader(self.dataset, self.sampler, self.data.workers, pin_memory=self.device.type == "cuda")
         sums: dict[str, float] = defaultdict(float)
-        count = 0
+        counts: dict[str, int] = defaultdict(int)
         for micro_batches in _grouped(batches(loader), self.settings.accumulate):
             lr = learning_rate(self.step, self.total_steps, self.settings.optimizer.lr, self.settings.schedule)
             for group in self.optimizer.param_groups:
                 group["lr"] = lr
             terms = mean_over_processes(self._optimizer_step(micro_batches), self.context)
             self.step += 1
-            count += 1
             for name, value in terms.items():
-                sums[name] += value
+                # AMP's first steps overflow while the gradient scale settles: they are skipped, not averaged
+                if math.isfinite(value):
+                    sums[name] += value
+                    counts[name] += 1
             if self.log is not None and (self.step % self.settings.log_interval == 0 or self.step == 1
                                          or self.step == self.total_steps):
                 self.log.write(self.step, self.epoch, "train", {**terms, "lr": lr})
@@ -212,7 +214,7 @@ class _Run:
                 if "/" in name))
             if self.step >= self.total_steps:
                 break
-        return {name: value / max(count, 1) for name, value in sums.items()}
+        return {name: value / counts[name] for name, value in sums.items()}
 
     def _optimizer_step(self, micro_batches: list[FrameBatch]) -> dict[str, float]:
         """Forward / backward of the micro-batches, then one optimizer step; returns their mean loss terms."""
