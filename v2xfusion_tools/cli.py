@@ -146,17 +146,25 @@ def data_dair_prepare(
 @app.command("demo")
 def demo(
     preset: str = PresetOption,
-    frames: int = typer.Option(20, "--frames", "-n", min=1, help="Frames of the synthetic set."),
+    frames: int = typer.Option(400, "--frames", "-n", min=1,
+                               help="Frames of the synthetic set (half train, half val; the quick schedule wants 400)."),
     out_dir: Path = typer.Option(Path("outputs/demo"), "--out", "-o", help="Where everything is written."),
     seed: int = typer.Option(0, "--seed", help="Random seed of the synthetic set."),
+    checkpoint: Optional[Path] = typer.Option(None, "--checkpoint",
+                                              help="Skip training: use this checkpoint of the quick schedule."),
+    device: str = typer.Option("auto", "--device", help="Training / evaluation device: auto | cpu | cuda."),
+    data_only: bool = typer.Option(False, "--data-only", help="Stop after the data preparation (steps 1-3)."),
 ) -> None:
-    """The main job on built-in data: generate a synthetic set, print its statistics, draw a frame.
+    """The main job on built-in data, end to end: synthetic set -> data preparation -> training (quick
+    schedule, ~15-20 min on 2 CPU cores) -> AP and pictures -> ONNX / IR export -> INT8 -> offline runner
+    -> a bag replayed through the launched ROS 2 node.
 
-    Writes OUT/<preset>/dataset (the synthetic set) and OUT/<preset>/pictures (camera + BEV PNGs).
+    Writes under OUT/<preset>/: dataset, pictures, prepared, run, vis, artifacts, pred_fp32, pred_int8, bag.
     """
     from v2xfusion_tools.demo import run_demo
 
-    run_demo(preset, frames, out_dir, seed=seed, console=out)
+    run_demo(preset, frames, out_dir, seed=seed, console=out, checkpoint=checkpoint, device=device,
+             data_only=data_only)
 
 
 bag_app = typer.Typer(help="rosbag2 bags (mcap / sqlite3) of a data set for the ROS 2 node: write one, play one "
