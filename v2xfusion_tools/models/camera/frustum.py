@@ -102,7 +102,7 @@ def frustum_points_height(pixels: Tensor, heights: Tensor, camera2lidar: Tensor,
     "higher"). Other arguments as `frustum_points_depth`. A ray that meets its plane behind the camera
     or runs parallel to it gets `INVALID_COORDINATE`. Returns (B, D, fH, fW, 3).
     """
-    ones = torch.ones(1, 1, 1, dtype=pixels.dtype)
+    ones = torch.ones(1, 1, 1, dtype=pixels.dtype, device=pixels.device)
     uv1 = _undo_image_aug(pixels, ones, img_aug_matrix)[:, 0]  # (B, fH, fW, 3) = (u, v, 1)
     rays_cam = torch.einsum("bij,bhwj->bhwi", torch.inverse(intrinsics[:, :3, :3]), uv1)
     rays = torch.einsum("bij,bhwj->bhwi", camera2lidar[:, :3, :3], rays_cam)
