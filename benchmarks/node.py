@@ -1,6 +1,7 @@
 """What the ROS 2 node adds on top of inference: message conversion and the trip through DDS.
 
 Run: .venv/bin/python benchmarks/node.py [--preset kitti v2x] [--frames 60] [--repeat 15]
+     .venv/bin/python benchmarks/node.py --preset kitti --artifacts ART --data DATA [--frames 30] [--rate 2]
 
 Two parts, per preset, at the preset's sensor sizes (KITTI: 1242x375 image, ~100k points; DAIR-V2X-I:
 1920x1080, ~170k points, as the synthetic sets):
@@ -11,6 +12,9 @@ Two parts, per preset, at the preset's sensor sizes (KITTI: 1242x375 image, ~100
 2. end to end: the node in this process with a pipeline that costs nothing (it returns 50 fixed boxes),
    fed pairs at 10 Hz over DDS (localhost, its own ROS domain); the latency from publishing the cloud
    to receiving the Detection3DArray is the ROS overhead a real pipeline's inference time adds to.
+With --artifacts: an exported model on a data set's frames, called directly (the bare runtime) and
+through the node (frames published at --rate, slow enough that none is dropped); the difference of the
+mean latencies is the ROS overhead, printed as a share of the frame time (target <= 5%).
 """
 from __future__ import annotations
 
@@ -19,6 +23,7 @@ import os
 import statistics
 import threading
 import time
+from dataclasses import dataclass
 
 import numpy as np
 import yaml
@@ -43,6 +48,7 @@ from v2xfusion_perception.node import V2XFusionNode  # noqa: E402
 
 SENSORS = {"kitti": ((1242, 375), 100_000), "v2x": ((1920, 1080), 170_000)}
 N_BOXES = 50
+WARM_UP = 3
 CLASS_NAMES = ("Car", "Pedestrian", "Cyclist")
 
 
@@ -125,15 +131,38 @@ def conversions(preset: str, repeat: int) -> dict[str, float]:
     }
 
 
-def end_to_end(preset: str, frames: int) -> dict[str, float]:
-    """Latency cloud publish -> Detection3DArray received, node in this process, pairs at 10 Hz."""
+@dataclass
+class SensorFrame:
+    """One camera + LiDAR pair as a driver would publish it: image (H, W, 3) uint8 RGB, points (N, 4)."""
+
+    image: np.ndarray
+    points: np.ndarray
+    intrinsics: np.ndarray
+
+
+def synthetic_frames(preset: str, count: int) -> tuple[list[SensorFrame], np.ndarray]:
+    """Random frames at the preset's sensor sizes, with an identity extrinsic."""
     (width, height), n_points = SENSORS[preset]
+    points = np.random.default_rng(3).uniform(-50, 50, (n_points, 4)).astype(np.float32)
+    points[:, 3] = np.abs(points[:, 3]) / 50
+    pixels = np.random.default_rng(0).integers(0, 256, (height, width, 3), dtype=np.uint8)
+    intrinsics = np.array([[1000.0, 0.0, width / 2], [0.0, 1000.0, height / 2], [0.0, 0.0, 1.0]])
+    return [SensorFrame(pixels, points, intrinsics)] * count, np.eye(4)
+
+
+def node_latency(preset: str, pipeline, frames: list[SensorFrame], lidar2cam: np.ndarray, rate_hz: float,
+                 artifacts: str | None = None) -> dict[str, float]:
+    """Latency cloud publish -> Detection3DArray received, node in this process, pairs at rate_hz.
+
+    The first WARM_UP frames pay for discovery and warm-up and are left out."""
     params = yaml.safe_load((CONFIG_ROOT / "ros" / f"{preset}.param.yaml").read_text())["/**"]["ros__parameters"]
     flat = {f"int8.{k}": v for k, v in params.pop("int8").items()}
-    flat.update(params, lidar2cam=np.eye(4).reshape(-1).tolist(), diagnostics_period=1.0)
+    flat.update(params, lidar2cam=np.asarray(lidar2cam, np.float64).reshape(-1).tolist(), diagnostics_period=1.0)
+    if artifacts is not None:
+        flat["artifacts_dir"] = artifacts
     context = Context()
     rclpy.init(context=context, domain_id=DOMAIN_ID)
-    node = V2XFusionNode(lambda p: FreePipeline(), context=context, namespace=f"bench_{preset}",
+    node = V2XFusionNode(lambda p: pipeline, context=context, namespace=f"bench_{preset}",
                          parameter_overrides=[Parameter(k, value=v) for k, v in flat.items()])
     driver = rclpy.create_node("bench_driver", namespace=f"bench_{preset}", context=context)
     prefix = f"/bench_{preset}/v2xfusion"
@@ -159,25 +188,24 @@ def end_to_end(preset: str, frames: int) -> dict[str, float]:
 
     spinner = threading.Thread(target=spin, daemon=True)
     spinner.start()
-    points = np.random.default_rng(3).uniform(-50, 50, (n_points, 4)).astype(np.float32)
-    points[:, 3] = np.abs(points[:, 3]) / 50
     try:
         deadline = time.monotonic() + 20
         while any(p.get_subscription_count() < 1 for p in pubs.values()) and time.monotonic() < deadline:
             time.sleep(0.05)
-        image, cloud = bgr_image((width, height)), packed_cloud(points)
-        info = CameraInfo(width=width, height=height)
-        info.k = [1000.0, 0.0, width / 2, 0.0, 1000.0, height / 2, 0.0, 0.0, 1.0]
-        for i in range(frames + 5):
+        for i, frame in enumerate([frames[0]] * WARM_UP + frames):
             stamp = 1_700_000_000_000_000_000 + i * 100_000_000
-            for msg, frame in ((info, "camera"), (image, "camera"), (cloud, "lidar")):
-                msg.header = stamped(stamp, frame)
+            height, width = frame.image.shape[:2]
+            info = CameraInfo(header=stamped(stamp, "camera"), width=width, height=height)
+            info.k = frame.intrinsics.reshape(-1).tolist()
+            image = Image(header=stamped(stamp, "camera"), height=height, width=width, encoding="rgb8",
+                          step=3 * width, data=frame.image.tobytes())
+            cloud = packed_cloud(frame.points, stamp)
             pubs["camera_info"].publish(info)
             pubs["image"].publish(image)
             with lock:
                 sent[stamp] = time.perf_counter()
             pubs["pointcloud"].publish(cloud)
-            time.sleep(0.1)
+            time.sleep(1.0 / rate_hz)
         time.sleep(0.5)
         counters = node.counters()
     finally:
@@ -187,10 +215,39 @@ def end_to_end(preset: str, frames: int) -> dict[str, float]:
         node.destroy_node()
         driver.destroy_node()
         rclpy.shutdown(context=context)
-    kept = np.array(latencies[5:]) * 1e3   # the first frames pay for discovery and warm-up
-    return {"frames sent": frames, "frames published": counters["frames_published"] - min(5, len(latencies)),
+    kept = np.array(latencies[WARM_UP:]) * 1e3
+    return {"frames sent": len(frames), "frames published": counters["frames_published"] - min(WARM_UP, len(latencies)),
             "median ms": float(np.median(kept)) if len(kept) else float("nan"),
+            "mean ms": float(np.mean(kept)) if len(kept) else float("nan"),
             "p95 ms": float(np.percentile(kept, 95)) if len(kept) else float("nan")}
+
+
+def real_pipeline(preset: str, artifacts: str, data: str, count: int, rate_hz: float) -> None:
+    """The exported model through the node vs the same pipeline called directly, on a data set's frames."""
+    from v2xfusion_perception.pipeline_options import PipelineOptions
+    from v2xfusion_perception.pipelines import open_pipeline
+    from v2xfusion_tools.run import data_set, frame_ids, load_frame
+
+    dataset = data_set(data)
+    loaded = [load_frame(dataset, frame_id) for frame_id in frame_ids(dataset, None, count)]
+    frames = [SensorFrame(f.image, f.points, f.calibration.intrinsics) for f in loaded]
+    pipeline = open_pipeline(artifacts, PipelineOptions(score_threshold=0.3), preset=preset)
+    for frame in loaded[:WARM_UP]:
+        pipeline.infer(frame.image, frame.points, frame.calibration)
+    bare = []
+    for frame in loaded:
+        start = time.perf_counter()
+        pipeline.infer(frame.image, frame.points, frame.calibration)
+        bare.append((time.perf_counter() - start) * 1e3)
+    through = node_latency(preset, pipeline, frames, loaded[0].calibration.lidar2cam, rate_hz, artifacts)
+    bare_ms = float(np.mean(bare))
+    overhead = (through["mean ms"] - bare_ms) / through["mean ms"]
+    print(f"  real pipeline ({artifacts}), {len(frames)} frames at {rate_hz:g} Hz: bare runtime mean {bare_ms:.1f} ms "
+          f"({1e3 / bare_ms:.2f} frames/s); through the node {through['frames published']} / {through['frames sent']} "
+          f"frames, cloud publish -> objects mean {through['mean ms']:.1f} ms ({1e3 / through['mean ms']:.2f} "
+          f"frames/s), p95 {through['p95 ms']:.1f} ms")
+    print(f"  ROS overhead (conversion, sync, publish, DDS): {through['mean ms'] - bare_ms:.1f} ms = "
+          f"{100 * overhead:.1f}% of the frame time (target <= 5%)")
 
 
 def main() -> None:
@@ -198,13 +255,24 @@ def main() -> None:
     parser.add_argument("--preset", nargs="+", default=["kitti", "v2x"], choices=sorted(SENSORS))
     parser.add_argument("--frames", type=int, default=60)
     parser.add_argument("--repeat", type=int, default=15)
+    parser.add_argument("--artifacts", help="also: this exported artifact folder (first --preset) through the node "
+                                            "vs called directly, on --data's frames")
+    parser.add_argument("--data", help="data set for --artifacts (raw KITTI / DAIR layout)")
+    parser.add_argument("--rate", type=float, default=2.0, help="Hz at which --artifacts frames are published")
     args = parser.parse_args()
+    if args.artifacts:
+        if not args.data:
+            parser.error("--artifacts needs --data")
+        print(f"\n== {args.preset[0]}: exported model")
+        real_pipeline(args.preset[0], args.artifacts, args.data, min(args.frames, 30), args.rate)
+        return
     for preset in args.preset:
         (width, height), n_points = SENSORS[preset]
         print(f"\n== {preset}: image {width}x{height}, {n_points} points")
         for name, ms in conversions(preset, args.repeat).items():
             print(f"  {name:<48s} {ms:8.2f} ms")
-        result = end_to_end(preset, args.frames)
+        frames, lidar2cam = synthetic_frames(preset, args.frames)
+        result = node_latency(preset, FreePipeline(), frames, lidar2cam, 10.0)
         print(f"  end to end, free pipeline, 10 Hz: {result['frames published']} / {result['frames sent']} frames, "
               f"cloud publish -> objects received median {result['median ms']:.1f} ms, p95 {result['p95 ms']:.1f} ms")
 
