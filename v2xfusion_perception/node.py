@@ -519,7 +519,9 @@ class V2XFusionNode(Node):
                                 detections.class_names, detections.timings)
         header = Header(stamp=cloud_msg.header.stamp, frame_id=cloud_msg.header.frame_id)
         self._objects_pub.publish(ros_convert.detections_to_msg(detections, header))
-        self._markers_pub.publish(ros_convert.detections_to_markers(detections, header, self.params.marker_lifetime))
+        if self._markers_pub.get_subscription_count() > 0:  # ~10 ms of message building for 50 boxes
+            self._markers_pub.publish(ros_convert.detections_to_markers(detections, header,
+                                                                        self.params.marker_lifetime))
         latency_ms = (time.monotonic() - pair.received) * 1e3
         with self._lock:
             self._counters["frames_published"] += 1

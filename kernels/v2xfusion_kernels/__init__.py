@@ -6,7 +6,12 @@ functions run on the host backend; `backend("host" | "sycl" | "auto", device=...
 object with the same functions as methods on the chosen backend (see `backends`).
 """
 
-from ._core import (
+from .runtime_libraries import preload_tbb
+
+# before anything loads OpenVINO's older oneTBB (runtime_libraries says why)
+PRELOADED_TBB = preload_tbb()
+
+from ._core import (  # noqa: E402
     BACKEND,
     HostKernels,
     SparseConvRulebook,
@@ -27,7 +32,7 @@ from ._core import (
     voxelize_dynamic,
     voxelize_hard,
 )
-from .backends import BACKENDS, DEFAULT_SYCL_DEVICE, SyclUnavailableError, backend, sycl_devices
+from .backends import BACKENDS, DEFAULT_SYCL_DEVICE, SyclUnavailableError, backend, sycl_devices  # noqa: E402
 
 __all__ = [
     "BACKEND",

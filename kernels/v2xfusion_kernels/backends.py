@@ -77,6 +77,13 @@ def _sycl_module() -> ModuleType:
     return _sycl
 
 
+def _openvino_tbb_first() -> bool:
+    from . import PRELOADED_TBB
+    from .runtime_libraries import sycl_tbb_library
+
+    return PRELOADED_TBB is None and sycl_tbb_library() is not None and "openvino" in sys.modules
+
+
 def sycl_devices() -> list[tuple[str, str, str, str]]:
     """Every SYCL device the runtime finds: (selector ``backend:index``, type, name, platform)."""
     sycl = _sycl_module()
@@ -91,7 +98,11 @@ def _open_sycl(device: str) -> SyclKernels:
     try:
         return sycl.SyclKernels(device)
     except sycl.DeviceNotFoundError as e:
-        raise SyclUnavailableError(str(e)) from None
+        hint = ""
+        if "opencl" in device and _openvino_tbb_first():
+            hint = ("; openvino was imported before v2xfusion_kernels and its older oneTBB keeps the OpenCL CPU "
+                    "runtime from loading: import v2xfusion_kernels (or v2xfusion_perception) first")
+        raise SyclUnavailableError(f"{e}{hint}") from None
 
 
 def backend(name: str = "host", device: str | None = None) -> Kernels:

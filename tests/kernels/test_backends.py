@@ -165,3 +165,25 @@ def test_a_rulebook_serves_only_the_backend_that_built_it(sycl_kernels):
     # each site reads itself and its diagonal neighbour
     np.testing.assert_array_equal(other.sparse_conv(np.ones((2, 1), np.float32), rulebook, weight),
                                   np.full((2, 2), 2.0))
+
+
+def _open_sycl_after(first_import: str) -> subprocess.CompletedProcess:
+    code = (f"import {first_import}\nimport openvino\nimport v2xfusion_kernels as vk\n"
+            f"kernels = vk.backend('sycl', {SYCL_DEVICE!r})\nprint(kernels.device)\n")
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+
+
+def test_sycl_device_is_found_with_openvino_loaded_after_the_runtime_package():
+    """The runtime imports OpenVINO, whose older oneTBB must not win over the OpenCL CPU runtime's."""
+    done = _open_sycl_after("v2xfusion_perception")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "OpenCL" in done.stdout
+
+
+def test_openvino_loaded_first_is_named_in_the_sycl_error():
+    done = subprocess.run([sys.executable, "-c", "import openvino\nimport v2xfusion_kernels as vk\n"
+                           f"vk.backend('sycl', {SYCL_DEVICE!r})"], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode != 0
+    assert "SyclUnavailableError" in done.stderr and "import v2xfusion_kernels" in done.stderr
