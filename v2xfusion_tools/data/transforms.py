@@ -9,31 +9,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image
 
 from v2xfusion_perception import boxes as box_ops
-
-
-@dataclass(frozen=True)
-class ImageCrop:
-    """Resize the native image by `scale`, then cut the network input at (left, top) of the resized image
-    (negative or past the edge: padded with black). resized: (W, H) after the resize."""
-
-    scale: float
-    resized: tuple[int, int]
-    left: int
-    top: int
-
-    @property
-    def matrix(self) -> np.ndarray:
-        """img_aug_matrix (4, 4) float64: native pixel (u, v, d) -> (u scale - left, v scale - top, d)."""
-        matrix = np.eye(4)
-        matrix[0, 0] = matrix[1, 1] = self.scale
-        matrix[0, 3], matrix[1, 3] = -self.left, -self.top
-        return matrix
+from v2xfusion_perception import image_transform
+from v2xfusion_perception.image_transform import ImageCrop
 
 
 def image_crop(native_size: Sequence[int], input_size: Sequence[int], jitter: float = 0.0,
@@ -45,17 +27,16 @@ def image_crop(native_size: Sequence[int], input_size: Sequence[int], jitter: fl
     sideways. With rng (training) the factor is multiplied by U(1 - jitter, 1 + jitter) and the crop
     slides sideways uniformly over the slack.
     """
+    if rng is None:  # evaluation: the rule the runtime applies (image_transform.image_crop)
+        return image_transform.image_crop(native_size, input_size)
     width, height = (int(v) for v in native_size)
     out_w, out_h = (int(v) for v in input_size)
     scale = max(out_w / width, out_h / height)
-    if rng is not None and jitter > 0:
+    if jitter > 0:
         scale *= float(rng.uniform(1.0 - jitter, 1.0 + jitter))
     resized = (int(round(width * scale)), int(round(height * scale)))
     slack = resized[0] - out_w
-    if rng is not None:
-        left = int(round(rng.uniform(min(0, slack), max(0, slack))))
-    else:
-        left = int(round(slack / 2))
+    left = int(round(rng.uniform(min(0, slack), max(0, slack))))
     return ImageCrop(scale, resized, left, resized[1] - out_h)
 
 
