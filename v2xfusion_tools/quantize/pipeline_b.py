@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import numpy as np
 import torch
@@ -113,6 +113,20 @@ def load_boxes(path: Path) -> list[FrameBoxes]:
                 for a, b in zip(bounds[:-1], bounds[1:])]
 
 
+def _decoded_boxes(compiled: Callable[[dict], Any], manifest: Mapping[str, Any], frames: list[dict],
+                   description: str, progress: ProgressFactory | None) -> list[FrameBoxes]:
+    """The unified model's decoded boxes of each frame's inputs, with a progress bar."""
+    decoder = HeadDecoder(manifest)
+    names = manifest["head"]["outputs"]
+    boxes = []
+    with stage(progress, description, len(frames)) as advance:
+        for inputs in frames:
+            result = compiled(inputs)
+            boxes.append(decoder({name: np.asarray(result[name]) for name in names}))
+            advance(1)
+    return boxes
+
+
 def pseudo_gt(folder: str | Path, calib_dir: str | Path, cache: str | Path, n_calib: int = 300, n_val: int = 100,
               threads: int | None = None, progress: ProgressFactory | None = None) -> list[FrameBoxes]:
     """Stage 2: FP32 boxes of validation frames n_calib .. n_calib + n_val, cached in `cache`."""
@@ -120,15 +134,8 @@ def pseudo_gt(folder: str | Path, calib_dir: str | Path, cache: str | Path, n_ca
     manifest = read_manifest(folder)
     verify_files(folder, manifest)
     compiled = compile_fp32(make_core(extension=True), folder / model_file(manifest, STAGE, "fp32")["file"], threads)
-    decoder = HeadDecoder(manifest)
-    names = manifest["head"]["outputs"]
-    boxes = []
-    frames = _frames(calib_dir, n_calib, n_val, folder, manifest)
-    with stage(progress, "pseudo ground truth (FP32)", len(frames)) as advance:
-        for inputs in frames:
-            result = compiled(inputs)
-            boxes.append(decoder({name: np.asarray(result[name]) for name in names}))
-            advance(1)
+    boxes = _decoded_boxes(compiled, manifest, _frames(calib_dir, n_calib, n_val, folder, manifest),
+                           "pseudo ground truth (FP32)", progress)
     save_boxes(Path(cache), boxes)
     return boxes
 
@@ -155,15 +162,8 @@ def quantize_unified(folder: str | Path, calib_dir: str | Path, cache: str | Pat
                   compress_to_fp16=False)
     add_model(manifest, folder, STAGE, "int8", xml.name)
     compiled = compile_fp32(core, xml, threads)
-    decoder = HeadDecoder(manifest)
-    names = manifest["head"]["outputs"]
-    candidates = []
-    frames = _frames(calib_dir, n_calib, n_val, folder, manifest)
-    with stage(progress, "validation INT8 vs pseudo ground truth", len(frames)) as advance:
-        for inputs in frames:
-            result = compiled(inputs)
-            candidates.append(decoder({name: np.asarray(result[name]) for name in names}))
-            advance(1)
+    candidates = _decoded_boxes(compiled, manifest, _frames(calib_dir, n_calib, n_val, folder, manifest),
+                                "validation INT8 vs pseudo ground truth", progress)
     result = agreement(reference, candidates, len(manifest["class_names"]))
     manifest["quantization"] = {"stages": {STAGE: {"source": source, "int8": xml.name, **settings.describe()}},
                                 "calibration_frames": n_calib, "validation": result.as_dict()}
