@@ -4,7 +4,6 @@ The launch runs as a user would start it (the venv's `ros2`, nothing sourced) in
 on this test process's ROS domain; it is always stopped with SIGINT to the group, then SIGKILL.
 """
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -16,6 +15,8 @@ import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.context import Context
 from rclpy.executors import SingleThreadedExecutor
+
+from v2xfusion_tools.bags.replay import stop_launch as stop
 
 DOMAIN_ID = 203 + os.getpid() % 29
 VENV_BIN = Path(sys.executable).parent
@@ -31,16 +32,6 @@ def launch(*arguments: str, log: Path) -> subprocess.Popen:
     with log.open("w") as out:
         return subprocess.Popen(["ros2", "launch", "v2xfusion_perception", "v2xfusion.launch.py", *arguments],
                                 stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-
-
-def stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGINT)
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(5)
 
 
 @pytest.mark.parametrize("preset, scale", [("kitti", "1.000"), ("v2x", "255.000")])

@@ -67,7 +67,8 @@ def _launch_env(domain_id: int) -> dict[str, str]:
     return env
 
 
-def _stop(process: subprocess.Popen) -> None:
+def stop_launch(process: subprocess.Popen) -> None:
+    """Stop a launch started in its own session: SIGINT to its process group, SIGKILL after 15 s."""
     if process.poll() is None:
         os.killpg(process.pid, signal.SIGINT)
         try:
@@ -154,5 +155,5 @@ def replay_through_node(bag: str | Path, preset: str, artifacts: str | Path, log
         executor.shutdown()
         node.destroy_node()
         rclpy.shutdown(context=context)
-        _stop(process)
+        stop_launch(process)
     return ReplaySummary(len(clouds), tuple(outputs), log)
