@@ -32,6 +32,7 @@ setup(
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
         *_tree("configs", "*.yaml"),
+        *_tree("configs", "*.xml"),
         *_tree("launch", "*.launch.py"),
     ],
     install_requires=["numpy", "pyyaml", "openvino", "pillow", "rich", "typer"],

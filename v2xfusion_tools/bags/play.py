@@ -3,7 +3,9 @@
 Each message goes out as the raw CDR stored in the bag (rclpy's `publish(bytes)`), never decoded and
 re-encoded, so what a subscriber gets is byte for byte what was recorded. Message i is published
 `(t_i - t_0) / rate` seconds after the first, on a publisher with the QoS the bag says was offered
-(so /tf_static stays latched for late subscribers while the player runs).
+(so /tf_static stays latched for late subscribers while the player runs). Megabyte images and clouds
+need the large-data Fast DDS profile in the publishing process (v2xfusion_perception.dds): the player
+applies it unless FASTDDS_DEFAULT_PROFILES_FILE is already set.
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from rosbags.interfaces import QosDurability, QosHistory, QosReliability
 from rosbags.rosbag2 import Reader
 from rosbags.rosbag2.errors import ReaderError
 
+from v2xfusion_perception.dds import use_large_data_profile
 from v2xfusion_tools.bags.layout import PRESET_KEY, BagError
 
 # How long to wait for reliable subscribers to acknowledge the last messages before the publishers go.
@@ -36,12 +39,14 @@ class PlaySummary:
     bag_duration_s: float = 0.0
     wall_duration_s: float = 0.0
     max_lag_ms: float = 0.0
+    transport: str = ""
 
     def format(self) -> str:
         topics = ", ".join(f"{topic} {count}" for topic, count in self.messages.items())
         preset = f" (preset {self.preset})" if self.preset else ""
         return (f"played {self.path}{preset}: {sum(self.messages.values())} messages, bag {self.bag_duration_s:.2f} s "
-                f"in {self.wall_duration_s:.2f} s, worst lag behind schedule {self.max_lag_ms:.1f} ms; {topics}")
+                f"in {self.wall_duration_s:.2f} s, worst lag behind schedule {self.max_lag_ms:.1f} ms; {topics}"
+                + (f"; {self.transport}" if self.transport else ""))
 
 
 def bag_preset(path: Path) -> str | None:
@@ -63,6 +68,7 @@ def play_bag(path: str | Path, *, rate: float = 1.0, delay: float = 1.0, wait_fo
     on_published(topic, log time ns) is called after each publish. Raises BagError naming the bag for a
     missing / unreadable bag, an unknown message type, or subscribers that never came.
     """
+    transport = use_large_data_profile()     # before this process's first ROS context, to take effect
     import rclpy
     from rclpy.duration import Duration
     from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
@@ -92,7 +98,7 @@ def play_bag(path: str | Path, *, rate: float = 1.0, delay: float = 1.0, wait_fo
             durability=(DurabilityPolicy.TRANSIENT_LOCAL if qos.durability == QosDurability.TRANSIENT_LOCAL
                         else DurabilityPolicy.VOLATILE))
 
-    summary = PlaySummary(path=path, preset=bag_preset(path))
+    summary = PlaySummary(path=path, preset=bag_preset(path), transport=transport)
     context = rclpy.Context()
     if domain_id is None and os.environ.get("ROS_DOMAIN_ID"):
         domain_id = int(os.environ["ROS_DOMAIN_ID"])

@@ -17,6 +17,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+from v2xfusion_perception.dds import use_large_data_profile
 from v2xfusion_tools.bags.layout import BagError
 from v2xfusion_tools.bags.play import play_bag
 
@@ -84,6 +85,7 @@ def replay_through_node(bag: str | Path, preset: str, artifacts: str | Path, log
 
     Raises BagError naming the bag or the launch log when the node never becomes ready or exits.
     """
+    use_large_data_profile()     # this process publishes the bag's megabyte messages (bags.play_bag)
     import rclpy
     from diagnostic_msgs.msg import DiagnosticArray
     from rclpy.context import Context
