@@ -38,6 +38,7 @@ from vision_msgs.msg import Detection3DArray
 from visualization_msgs.msg import MarkerArray
 
 from v2xfusion_perception import ros_convert
+from v2xfusion_perception.allocator import keep_large_buffers
 from v2xfusion_perception.config import PRESETS
 from v2xfusion_perception.errors import V2XError
 from v2xfusion_perception.frame import Calibration, Detections, Pipeline
@@ -607,6 +608,7 @@ class V2XFusionNode(Node):
 
 def main(args: list[str] | None = None) -> int:
     """`ros2 run v2xfusion_perception v2xfusion_node --ros-args --params-file configs/ros/kitti.param.yaml`."""
+    allocator = keep_large_buffers()     # before the first message: each would otherwise cost page faults
     try:
         with rclpy.init(args=args):
             try:
@@ -614,6 +616,7 @@ def main(args: list[str] | None = None) -> int:
             except V2XError as exc:
                 get_logger(NODE_NAME).fatal(str(exc))
                 return 2
+            node.get_logger().info(allocator)
             try:
                 rclpy.spin(node)
             finally:
