@@ -61,6 +61,21 @@ def test_standard_layout_round_trips():
     assert got.intensity_max == pytest.approx(cols["intensity"].max())
 
 
+def test_leading_xyzi_layout_with_trailing_fields_leaves_the_message_as_it_was():
+    # x, y, z, intensity first, then ring / time (a Velodyne-like 32-byte point), intensity 0-255
+    cols = random_points(300, seed=11)
+    cols["intensity"] = (cols["intensity"] * 255).astype(np.float32)
+    cols["ring"] = (np.arange(300) % 32).astype(np.float32)
+    cloud = pack_cloud(cols, [("x", 0, F32), ("y", 4, F32), ("z", 8, F32), ("intensity", 12, F32),
+                              ("ring", 16, F32), ("time", 20, F32)], 32)
+    before = bytes(cloud.data)
+    got = ros_convert.cloud_to_points(cloud, 255.0)
+    expected = np.stack([cols["x"], cols["y"], cols["z"], cols["intensity"] / np.float32(255.0)], axis=1)
+    np.testing.assert_allclose(got.points, expected, rtol=0, atol=1e-6)
+    assert got.points.flags.c_contiguous and got.points.flags.owndata
+    assert bytes(cloud.data) == before          # scaling and clipping worked on a copy
+
+
 @pytest.mark.parametrize("case", ["reordered_padded", "big_endian", "float64_uint8", "uint16_extra_fields",
                                   "organized_row_padding"])
 def test_any_field_layout_gives_the_same_points(case):
