@@ -104,9 +104,7 @@ def test_megabyte_images_published_best_effort_with_the_profile_arrive():
         node.destroy_node()
         rclpy.shutdown(context=context)
     assert publisher.returncode == 0, err[-2000:]
-    if "MiB free" in out:                       # a machine whose /dev/shm cannot take the segment (not this one)
-        pytest.skip(out.strip())
-    assert "32 MiB" in out                      # the publisher ran with the profile
+    assert "32 MiB" in out, out                 # the publisher ran with the profile (/dev/shm had room)
     assert "XMLPARSER" not in err and "Error" not in err, err[-2000:]
     # best effort over one host: a late start or a busy CI core may cost a frame or two, not half
     assert len(stamps) >= count - 2, f"{len(stamps)} of {count} images arrived: {sorted(stamps)}"
