@@ -124,14 +124,14 @@ def cloud_to_points(cloud: PointCloud2, intensity_scale: float) -> CloudPoints:
     dtype = cloud_dtype(cloud)
     width, height = int(cloud.width), int(cloud.height)
     raw = np.frombuffer(cloud.data, dtype=np.uint8)
-    view = np.ndarray(shape=(height, width), dtype=dtype, buffer=raw,
-                      strides=(int(cloud.row_step), int(cloud.point_step))).reshape(-1)
     if _leading_float32_xyzi(dtype) and int(cloud.row_step) == width * int(cloud.point_step):
         # the common driver layout (x, y, z, intensity float32 first in each point): one copy, never a view
         # of the message (the steps below work in place)
         floats = raw[:width * height * dtype.itemsize].view(np.float32).reshape(width * height, dtype.itemsize // 4)
         points = floats[:, :4].copy()
     else:
+        view = np.ndarray(shape=(height, width), dtype=dtype, buffer=raw,
+                          strides=(int(cloud.row_step), int(cloud.point_step))).reshape(-1)
         points = np.empty((width * height, 4), dtype=np.float32)
         for column, name in enumerate(CLOUD_FIELDS):
             points[:, column] = view[name]
