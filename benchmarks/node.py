@@ -41,8 +41,9 @@ from dataclasses import dataclass
 import numpy as np
 import yaml
 
-from v2xfusion_perception.allocator import keep_large_buffers  # noqa: E402  (no ROS import behind these)
-from v2xfusion_perception.dds import use_large_data_profile  # noqa: E402
+# neither imports ROS: the DDS environment below is set before rclpy loads
+from v2xfusion_perception.allocator import keep_large_buffers
+from v2xfusion_perception.dds import use_large_data_profile
 
 os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
 # The driver process (which inherits this environment) publishes megabyte messages: as a robot's drivers
@@ -92,10 +93,17 @@ def stamped(stamp_ns: int, frame_id: str) -> Header:
     return header
 
 
-def packed_cloud(points: np.ndarray, stamp_ns: int = 0) -> PointCloud2:
+def random_points(n_points: int, seed: int) -> np.ndarray:
+    """(n, 4) float32: x, y, z uniform in +-50 m, intensity in [0, 1]."""
+    points = np.random.default_rng(seed).uniform(-50, 50, (n_points, 4)).astype(np.float32)
+    points[:, 3] = np.abs(points[:, 3]) / 50
+    return points
+
+
+def packed_cloud(points: np.ndarray) -> PointCloud2:
     fields = [PointField(name=n, offset=4 * i, datatype=PointField.FLOAT32, count=1)
               for i, n in enumerate(("x", "y", "z", "intensity"))]
-    return point_cloud2.create_cloud(stamped(stamp_ns, "lidar"), fields, points)
+    return point_cloud2.create_cloud(stamped(0, "lidar"), fields, points)
 
 
 def padded_cloud(points: np.ndarray) -> PointCloud2:
@@ -110,10 +118,10 @@ def padded_cloud(points: np.ndarray) -> PointCloud2:
     return msg
 
 
-def bgr_image(size: tuple[int, int], stamp_ns: int = 0) -> Image:
+def bgr_image(size: tuple[int, int]) -> Image:
     width, height = size
     pixels = np.random.default_rng(0).integers(0, 256, (height, width, 3), dtype=np.uint8)
-    return Image(header=stamped(stamp_ns, "camera"), height=height, width=width, encoding="bgr8", step=3 * width,
+    return Image(header=stamped(0, "camera"), height=height, width=width, encoding="bgr8", step=3 * width,
                  data=pixels.tobytes())
 
 
@@ -139,8 +147,7 @@ class FreePipeline:
 
 def conversions(preset: str, repeat: int) -> dict[str, float]:
     (width, height), n_points = SENSORS[preset]
-    points = np.random.default_rng(2).uniform(-50, 50, (n_points, 4)).astype(np.float32)
-    points[:, 3] = np.abs(points[:, 3]) / 50
+    points = random_points(n_points, seed=2)
     packed, padded, image = packed_cloud(points), padded_cloud(points), bgr_image((width, height))
     detections, header = fixed_detections(), stamped(0, "lidar")
     return {
@@ -169,8 +176,7 @@ class SensorFrame:
 def synthetic_frames(preset: str) -> list[SensorFrame]:
     """One random frame at the preset's sensor sizes, identity extrinsic (the driver repeats it)."""
     (width, height), n_points = SENSORS[preset]
-    points = np.random.default_rng(3).uniform(-50, 50, (n_points, 4)).astype(np.float32)
-    points[:, 3] = np.abs(points[:, 3]) / 50
+    points = random_points(n_points, seed=3)
     pixels = np.random.default_rng(0).integers(0, 256, (height, width, 3), dtype=np.uint8)
     intrinsics = np.array([[1000.0, 0.0, width / 2], [0.0, 1000.0, height / 2], [0.0, 0.0, 1.0]])
     return [SensorFrame(pixels, points, intrinsics, np.eye(4))]
